@@ -1,0 +1,284 @@
+"""KL divergences, reconstruction log-likelihoods and the VAE losses.
+
+Conventions (fixed for the whole book):
+
+* The encoder returns ``(mu, logvar)`` with ``logvar = log sigma^2`` (see
+  :mod:`vae_lib.params` for named conversions to other forms).
+* Per-example quantities sum over pixels and latent units; the batch is then
+  reduced by ``reduction``: ``"none"`` gives shape ``(B,)``, ``"mean"`` averages
+  over the batch (nats per example), ``"sum"`` sums over it.
+* Comments carry the label of the book equation each line implements; the site
+  anchor is ``#equation-<label>``.
+"""
+from __future__ import annotations
+
+import math
+from typing import Callable, NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from ._checks import (
+    check_choice,
+    check_nonnegative,
+    check_positive_number,
+    check_reduction,
+    check_same,
+    check_tensor,
+    reduce_batch,
+)
+
+LOG_2PI = math.log(2 * math.pi)
+
+
+# --- KL divergence: the definitions -------------------------------------------------
+
+
+def kl_discrete(p: Tensor, q: Tensor, dim: int = -1) -> Tensor:
+    """Source Eq. (1): ``sum_i p_i log(p_i / q_i)`` along ``dim``.
+
+    ``p`` and ``q`` are probability vectors of the same shape (..., K). Terms
+    with ``p_i = 0`` contribute 0 (the limit of ``t log t``); ``q_i = 0`` where
+    ``p_i > 0`` gives ``inf``, as the definition says.
+    """
+    check_tensor("p", p)
+    check_tensor("q", q)
+    check_same(("p", "q"), p, q)
+    for name, t in (("p", p), ("q", q)):
+        if bool((t < 0).any()):
+            raise ValueError(f"{name} must be non-negative: it is a probability vector")
+        total = t.sum(dim)
+        if not torch.allclose(total, torch.ones_like(total), atol=1e-5):
+            raise ValueError(f"{name} must sum to 1 along dim={dim}")
+    # eq. kl-discrete, with the convention 0 log(0/q) = 0
+    terms = torch.where(p > 0, p * (torch.log(p) - torch.log(q)), torch.zeros_like(p))
+    return terms.sum(dim)
+
+
+def kl_quadrature(
+    log_p: Callable[[Tensor], Tensor],
+    log_q: Callable[[Tensor], Tensor],
+    lower: float,
+    upper: float,
+    n_points: int = 20_001,
+) -> Tensor:
+    """Source Eq. (2) by numerical quadrature: ``int p(x) log(p(x)/q(x)) dx`` in 1-D.
+
+    ``log_p`` and ``log_q`` map a (N,) float64 grid to log densities (N,). The
+    integral is taken over ``[lower, upper]`` with the trapezoidal rule on
+    ``n_points`` points; choose the interval so that ``p`` is negligible outside.
+    """
+    if not (math.isfinite(lower) and math.isfinite(upper) and lower < upper):
+        raise ValueError(f"lower and upper must be finite with lower < upper, got {lower}, {upper}")
+    if not isinstance(n_points, int) or n_points < 3:
+        raise ValueError(f"n_points must be an integer >= 3, got {n_points!r}")
+    x = torch.linspace(lower, upper, n_points, dtype=torch.float64)
+    lp, lq = log_p(x), log_q(x)
+    check_tensor("log_p(x)", lp, finite=False)
+    check_tensor("log_q(x)", lq, finite=False)
+    p = lp.exp()
+    # eq. kl-continuous; where p underflows to 0 the integrand is 0
+    integrand = torch.where(p > 0, p * (lp - lq), torch.zeros_like(p))
+    return torch.trapezoid(integrand, x)
+
+
+def kl_monte_carlo(log_q: Tensor, log_p: Tensor) -> Tensor:
+    """Monte Carlo KL(q || p) from samples ``z_s ~ q``: mean over S of ``log q(z_s) - log p(z_s)``.
+
+    ``log_q``, ``log_p``: (S, ...) log densities at the same samples; returns (...).
+    Unbiased; its standard error shrinks like ``1/sqrt(S)``.
+    """
+    check_tensor("log_q", log_q)
+    check_tensor("log_p", log_p)
+    check_same(("log_q", "log_p"), log_q, log_p)
+    return (log_q - log_p).mean(0)
+
+
+# --- KL divergence: Gaussian closed forms -------------------------------------------
+
+
+def _check_gaussian(mu_name: str, mu: Tensor, lv_name: str, logvar: Tensor) -> None:
+    check_tensor(mu_name, mu)
+    check_tensor(lv_name, logvar)
+    check_same((mu_name, lv_name), mu, logvar)
+    if mu.dim() < 1:
+        raise ValueError(f"{mu_name} must have shape (..., J) with a latent dimension J")
+
+
+def kl_diag_gaussian_to_standard_normal(mu: Tensor, logvar: Tensor, reduction: str = "mean") -> Tensor:
+    """Source Eq. (6): ``KL(N(mu, diag sigma^2) || N(0, I))`` summed over the J latent units.
+
+    mu, logvar: (B, J) or (J,). Returns (B,) for ``reduction="none"`` (a scalar for (J,)).
+    """
+    _check_gaussian("mu", mu, "logvar", logvar)
+    check_reduction(reduction)
+    # eq. kl-closed-form: 1/2 sum_j (mu_j^2 + sigma_j^2 - 1 - log sigma_j^2)
+    kl = 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).sum(-1)
+    return reduce_batch(kl, reduction) if kl.dim() else kl
+
+
+def kl_diag_gaussians(
+    mu_q: Tensor, logvar_q: Tensor, mu_p: Tensor, logvar_p: Tensor, reduction: str = "mean"
+) -> Tensor:
+    """``KL(N(mu_q, diag var_q) || N(mu_p, diag var_p))`` summed over the last dimension.
+
+    All four tensors share one shape (B, J) or (J,).
+    """
+    _check_gaussian("mu_q", mu_q, "logvar_q", logvar_q)
+    _check_gaussian("mu_p", mu_p, "logvar_p", logvar_p)
+    check_same(("mu_q", "mu_p"), mu_q, mu_p)
+    check_reduction(reduction)
+    # eq. kl-two-gaussians: 1/2 sum_j [log(var_p/var_q) + (var_q + (mu_q - mu_p)^2)/var_p - 1]
+    kl = 0.5 * (
+        logvar_p - logvar_q + (logvar_q - logvar_p).exp() + (mu_q - mu_p).pow(2) * (-logvar_p).exp() - 1.0
+    ).sum(-1)
+    return reduce_batch(kl, reduction) if kl.dim() else kl
+
+
+def source_penalty(mu: Tensor, log_sigma: Tensor) -> Tensor:
+    """The source's section-1 penalty ``sum_j (exp(s_j) - (1 + s_j) + mu_j^2)``, summed over J.
+
+    Equal to ``2 KL`` only when ``s`` is a log-variance; with ``s = log std``
+    the true KL is :func:`kl_logstd_to_standard_normal`. Shapes (..., J) -> (...).
+    """
+    _check_gaussian("mu", mu, "log_sigma", log_sigma)
+    # eq. source-penalty
+    return (log_sigma.exp() - (1.0 + log_sigma) + mu.pow(2)).sum(-1)
+
+
+def kl_logstd_to_standard_normal(mu: Tensor, log_sigma: Tensor) -> Tensor:
+    """True ``KL(N(mu, exp(s)^2) || N(0, 1))`` when ``s`` is a log standard deviation, summed over J."""
+    _check_gaussian("mu", mu, "log_sigma", log_sigma)
+    # eq. kl-logstd: 1/2 sum_j (exp(2 s_j) - 1 - 2 s_j + mu_j^2)
+    return 0.5 * (torch.exp(2 * log_sigma) - 1.0 - 2 * log_sigma + mu.pow(2)).sum(-1)
+
+
+# --- Reconstruction log-likelihoods ---------------------------------------------------
+
+
+def bernoulli_log_likelihood(x: Tensor, logits: Tensor, reduction: str = "mean") -> Tensor:
+    """``log p(x|z)`` for a Bernoulli decoder with the given logits, summed over pixels.
+
+    x, logits: (B, D) with x in [0, 1]. For grey levels this is the usual
+    cross-entropy objective (as in pytorch/examples), not a normalised density.
+    """
+    check_tensor("x", x)
+    check_tensor("logits", logits)
+    check_same(("x", "logits"), x, logits)
+    if bool(((x < 0) | (x > 1)).any()):
+        raise ValueError("x must lie in [0, 1] for a Bernoulli likelihood")
+    check_reduction(reduction)
+    ll = -F.binary_cross_entropy_with_logits(logits, x, reduction="none").sum(-1)
+    return reduce_batch(ll, reduction)
+
+
+def gaussian_log_likelihood(x: Tensor, mean: Tensor, variance: float, reduction: str = "mean") -> Tensor:
+    """``log N(x; mean, variance * I)``, summed over the D pixels.
+
+    x, mean: (B, D); ``variance`` is the decoder's fixed variance s^2 > 0.
+    """
+    check_tensor("x", x)
+    check_tensor("mean", mean)
+    check_same(("x", "mean"), x, mean)
+    variance = check_positive_number("variance", variance)
+    check_reduction(reduction)
+    d = x.shape[-1]
+    # eq. gaussian-decoder: -D/2 log(2 pi s^2) - ||x - f(z)||^2 / (2 s^2)
+    ll = -0.5 * d * (LOG_2PI + math.log(variance)) - (x - mean).pow(2).sum(-1) / (2 * variance)
+    return reduce_batch(ll, reduction)
+
+
+# --- The losses -----------------------------------------------------------------------
+
+
+class ElboTerms(NamedTuple):
+    """The loss and its parts, each reduced the same way (nats)."""
+
+    loss: Tensor  # reconstruction + beta * kl
+    reconstruction: Tensor  # -E_q[log p(x|z)], one-sample estimate
+    kl: Tensor  # KL(q(z|x) || p(z)), closed form
+
+
+LIKELIHOODS = ("bernoulli", "gaussian")
+
+
+def negative_elbo(
+    x: Tensor,
+    decoder_logits: Tensor,
+    mu: Tensor,
+    logvar: Tensor,
+    *,
+    likelihood: str = "bernoulli",
+    variance: float = 1.0,
+    beta: float = 1.0,
+    reduction: str = "mean",
+) -> ElboTerms:
+    """The negative ELBO ``-E_q[log p(x|z)] + beta KL(q(z|x) || p(z))``.
+
+    x, decoder_logits: (B, D); mu, logvar: (B, J). ``likelihood="bernoulli"`` reads
+    the decoder output as logits; ``"gaussian"`` uses ``sigmoid(logits)`` as the
+    mean of ``N(x; ., variance I)``. ``beta = 1`` is the exact negative ELBO.
+    """
+    check_choice("likelihood", likelihood, LIKELIHOODS)
+    if not isinstance(beta, (int, float)) or isinstance(beta, bool) or not (0 <= beta < float("inf")):
+        raise ValueError(f"beta must be a finite number >= 0, got {beta!r}")
+    check_reduction(reduction)
+    if mu.dim() != 2 or x.dim() != 2 or mu.shape[0] != x.shape[0]:
+        raise ValueError(
+            f"x must be (B, D) and mu (B, J) with the same B, got {tuple(x.shape)} and {tuple(mu.shape)}"
+        )
+    if likelihood == "bernoulli":
+        rec = -bernoulli_log_likelihood(x, decoder_logits, reduction="none")
+    else:
+        rec = -gaussian_log_likelihood(x, torch.sigmoid(decoder_logits), variance, reduction="none")
+    kl = kl_diag_gaussian_to_standard_normal(mu, logvar, reduction="none")
+    # eq. negative-elbo
+    loss = rec + beta * kl
+    return ElboTerms(*(reduce_batch(t, reduction) for t in (loss, rec, kl)))
+
+
+def source_eq8_loss(x: Tensor, y: Tensor, mu: Tensor, logvar: Tensor, reduction: str = "mean") -> ElboTerms:
+    """The source's Eq. (8), literally: per-pixel *mean* squared error plus the *summed* KL.
+
+    ``L = (1/n) sum_i (x_i - y_i)^2 + 1/2 sum_j (mu_j^2 + sigma_j^2 - 1 - log sigma_j^2)``
+    with x, y: (B, n) and mu, logvar: (B, J). It equals the negative ELBO of a
+    Gaussian decoder with variance ``n/2`` up to a constant (see the final-loss chapter).
+    """
+    check_tensor("x", x)
+    check_tensor("y", y)
+    check_same(("x", "y"), x, y)
+    _check_gaussian("mu", mu, "logvar", logvar)
+    check_reduction(reduction)
+    if mu.dim() != 2 or x.dim() != 2 or mu.shape[0] != x.shape[0]:
+        raise ValueError(
+            f"x must be (B, n) and mu (B, J) with the same B, got {tuple(x.shape)} and {tuple(mu.shape)}"
+        )
+    # eq. source-eq8: mean over pixels, then the closed-form KL summed over latent units
+    rec = (x - y).pow(2).mean(-1)
+    kl = kl_diag_gaussian_to_standard_normal(mu, logvar, reduction="none")
+    return ElboTerms(*(reduce_batch(t, reduction) for t in (rec + kl, rec, kl)))
+
+
+def source_eq8_equivalent_variance(n_pixels: int) -> float:
+    """Decoder variance s^2 for which Eq. (8) is the exact negative ELBO (up to a constant): ``n/2``."""
+    if not isinstance(n_pixels, int) or n_pixels < 1:
+        raise ValueError(f"n_pixels must be a positive integer, got {n_pixels!r}")
+    return n_pixels / 2
+
+
+__all__ = [
+    "ElboTerms",
+    "bernoulli_log_likelihood",
+    "gaussian_log_likelihood",
+    "kl_diag_gaussian_to_standard_normal",
+    "kl_diag_gaussians",
+    "kl_discrete",
+    "kl_logstd_to_standard_normal",
+    "kl_monte_carlo",
+    "kl_quadrature",
+    "negative_elbo",
+    "source_eq8_equivalent_variance",
+    "source_eq8_loss",
+    "source_penalty",
+]
