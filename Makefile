@@ -4,15 +4,23 @@
 export VAE_LIB_NO_PROGRESS := 1
 export PYTHONHASHSEED := 0
 
+BUILD_SITE := .venv/bin/jupyter-book build . -W -n --keep-going
+
 env:
 	bash scripts/env.sh
 
+# The published site: executes every chapter (execute_notebooks: force in _config.yml).
 book: env
-	.venv/bin/jupyter-book build . -W -n --keep-going
+	$(BUILD_SITE)
 	@echo "Open _build/html/index.html, or serve it: .venv/bin/python -m http.server -d _build/html 8000"
 
+# Each chapter is executed once: by nbval, which compares it with its stored outputs.
+# The site is then built from those stored outputs (BOOK_EXECUTE=off, see _ext/book_site.py)
+# and checked in headless Chromium, offline (tests/test_browser.py).
 test: env
-	.venv/bin/python -m pytest
+	.venv/bin/python -m pytest --ignore=tests/test_browser.py
+	BOOK_EXECUTE=off $(BUILD_SITE)
+	BOOK_SITE_DIR=_build/html .venv/bin/python -m pytest tests/test_browser.py
 
 clean:
 	rm -rf _build .pytest_cache

@@ -18,7 +18,8 @@ def check_tensor(name: str, t: object, *, finite: bool = True) -> Tensor:
         raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
     if not t.is_floating_point():
         raise TypeError(f"{name} must have a floating-point dtype, got {t.dtype}")
-    if finite and not bool(torch.isfinite(t).all()):
+    # a "meta" tensor has a shape but no values, so there is nothing to check for finiteness
+    if finite and t.device.type != "meta" and not bool(torch.isfinite(t).all()):
         raise ValueError(f"{name} contains NaN or inf values")
     return t
 

@@ -85,16 +85,19 @@ def train_heldout_split(data: Dataset, heldout_fraction: float = 0.2, seed: int 
 
 
 def binarize(images: Tensor, mode: str = "threshold", seed: int | None = None) -> Tensor:
-    """Binary pixels: ``"threshold"`` at 0.5, or ``"stochastic"`` (each pixel ~ Bernoulli(grey level))."""
+    """Binary pixels: ``"threshold"`` at 0.5, or ``"stochastic"`` (each pixel ~ Bernoulli(grey level)).
+
+    A stochastic binarisation with ``seed=None`` draws from torch's global generator.
+    """
     check_tensor("images", images)
     if bool(((images < 0) | (images > 1)).any()):
         raise ValueError("images must lie in [0, 1] to be binarised")
     if mode == "threshold":
         return (images > 0.5).to(images.dtype)
     if mode == "stochastic":
-        g = torch.Generator(device=images.device)
-        if seed is not None:
-            g.manual_seed(seed)
+        # seed=None draws from torch's global generator: an unseeded fresh Generator would
+        # start from the same default seed and return the same pattern on every call
+        g = None if seed is None else torch.Generator(device=images.device).manual_seed(seed)
         return torch.bernoulli(images, generator=g)
     raise ValueError(f"mode must be 'threshold' or 'stochastic', got {mode!r}")
 

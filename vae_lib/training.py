@@ -5,6 +5,7 @@ so no per-sample Python runs in the hot loop (no ``Dataset``/``DataLoader``).
 """
 from __future__ import annotations
 
+import math
 import os
 import random
 import tempfile
@@ -17,8 +18,15 @@ import torch
 from torch import Tensor, nn
 
 from ._checks import check_choice, check_tensor
-from .models import AutoEncoder, VAE
-from .objectives import bernoulli_log_likelihood, negative_elbo, source_eq8_loss
+from .models import AutoEncoder, VAE, _forward_unchecked
+from .objectives import (
+    _bernoulli_log_likelihood,
+    _negative_elbo_per_example,
+    _source_eq8_per_example,
+    bernoulli_log_likelihood,
+    negative_elbo,
+    source_eq8_loss,
+)
 
 Objective = Callable[[nn.Module, Tensor], dict[str, Tensor]]
 
@@ -67,6 +75,26 @@ def set_threads(n: int | None = None) -> int:
 # --- Objectives: (model, x) -> {"loss": scalar, ...terms}, batch-mean nats ------------------
 
 
+def _check_unit_interval(x: Tensor) -> None:
+    if bool(((x < 0) | (x > 1)).any()):
+        raise ValueError("x_train must lie in [0, 1] for a Bernoulli likelihood")
+
+
+def _with_trusted_twin(
+    objective: Objective, trusted: Objective, check_data: Callable[[Tensor], None] | None = None
+) -> Objective:
+    """Attach a twin without argument checks, which :func:`fit` uses after its first batch.
+
+    The twin does the same arithmetic op for op (same numbers); it only skips
+    the per-batch value scans (isfinite, range), which cost ~15% of a CPU step
+    and a host sync per batch on a GPU. ``check_data(x_train)`` runs them once
+    on the whole data set instead.
+    """
+    objective._trusted = trusted  # type: ignore[attr-defined]
+    objective._check_data = check_data or (lambda x: None)  # type: ignore[attr-defined]
+    return objective
+
+
 def vae_objective(likelihood: str = "bernoulli", beta: float = 1.0, variance: float = 1.0) -> Objective:
     """The negative ELBO (``beta = 1``) or a beta-weighted version of it."""
     check_choice("likelihood", likelihood, ("bernoulli", "gaussian"))
@@ -76,7 +104,12 @@ def vae_objective(likelihood: str = "bernoulli", beta: float = 1.0, variance: fl
         t = negative_elbo(x, logits, mu, logvar, likelihood=likelihood, variance=variance, beta=beta)
         return {"loss": t.loss, "reconstruction": t.reconstruction, "kl": t.kl}
 
-    return objective
+    def trusted(model: nn.Module, x: Tensor) -> dict[str, Tensor]:
+        logits, mu, logvar = _forward_unchecked(model, x)
+        t = _negative_elbo_per_example(x, logits, mu, logvar, likelihood, float(variance), beta)
+        return {"loss": t.loss.mean(), "reconstruction": t.reconstruction.mean(), "kl": t.kl.mean()}
+
+    return _with_trusted_twin(objective, trusted, _check_unit_interval if likelihood == "bernoulli" else None)
 
 
 def source_eq8_objective() -> Objective:
@@ -87,7 +120,12 @@ def source_eq8_objective() -> Objective:
         t = source_eq8_loss(x, torch.sigmoid(logits), mu, logvar)
         return {"loss": t.loss, "reconstruction": t.reconstruction, "kl": t.kl}
 
-    return objective
+    def trusted(model: nn.Module, x: Tensor) -> dict[str, Tensor]:
+        logits, mu, logvar = _forward_unchecked(model, x)
+        t = _source_eq8_per_example(x, torch.sigmoid(logits), mu, logvar)
+        return {"loss": t.loss.mean(), "reconstruction": t.reconstruction.mean(), "kl": t.kl.mean()}
+
+    return _with_trusted_twin(objective, trusted)
 
 
 def ae_objective() -> Objective:
@@ -97,7 +135,11 @@ def ae_objective() -> Objective:
         rec = -bernoulli_log_likelihood(x, model(x))
         return {"loss": rec, "reconstruction": rec}
 
-    return objective
+    def trusted(model: nn.Module, x: Tensor) -> dict[str, Tensor]:
+        rec = -_bernoulli_log_likelihood(x, _forward_unchecked(model, x)).mean()
+        return {"loss": rec, "reconstruction": rec}
+
+    return _with_trusted_twin(objective, trusted, _check_unit_interval)
 
 
 # --- The loop ---------------------------------------------------------------------------
@@ -124,6 +166,18 @@ def _progress_enabled(progress: bool | None) -> bool:
     if progress is not None:
         return progress
     return not (os.environ.get("CI") or os.environ.get("VAE_LIB_NO_PROGRESS"))
+
+
+def _default_optimizer(model: nn.Module, lr: float) -> torch.optim.Optimizer:
+    """Adam, as one fused kernel where this torch has it for the parameters' device.
+
+    Same update rule up to rounding; on one CPU thread the fused step is ~3x
+    faster than the per-parameter loop (~15% of a training step; see vae_lib.bench).
+    """
+    try:
+        return torch.optim.Adam(model.parameters(), lr=lr, fused=True)
+    except RuntimeError:  # torch < 2.4 on CPU, or a device without the fused kernel
+        return torch.optim.Adam(model.parameters(), lr=lr)
 
 
 @torch.no_grad()
@@ -159,6 +213,12 @@ def fit(
     Returns (or extends) a :class:`History` with ``train/<term>`` per epoch and,
     when ``x_heldout`` is given, ``heldout/<term>``. Progress bars are off when
     the environment variable ``CI`` or ``VAE_LIB_NO_PROGRESS`` is set.
+
+    Speed (see ``python -m vae_lib.bench``): the data stay on the device, batches
+    are index gathers, the loss terms accumulate on the device (one host sync per
+    epoch), Adam is fused, and the book's objectives skip their per-batch value
+    scans after the first batch (the data are checked once; a NaN/inf epoch loss
+    raises).
     """
     from tqdm.auto import tqdm
 
@@ -172,23 +232,32 @@ def fit(
     if x_heldout is not None:
         x_heldout = check_tensor("x_heldout", x_heldout).to(device)
     history = history if history is not None else History()
-    optimizer = optimizer or torch.optim.Adam(model.parameters(), lr=lr)
+    optimizer = optimizer or _default_optimizer(model, lr)
     g = torch.Generator(device=device).manual_seed(seed)
     n = x_train.shape[0]
+    trusted = getattr(objective, "_trusted", None)
+    if trusted is not None:
+        objective._check_data(x_train)  # the value scans the trusted twin skips, once for all batches
+    step_objective = objective  # the first batch is checked: bad arguments fail as they always did
     model.train()
-    for _ in tqdm(range(epochs), disable=not _progress_enabled(progress), desc="epochs"):
+    for epoch in tqdm(range(epochs), disable=not _progress_enabled(progress), desc="epochs"):
         order = torch.randperm(n, device=device, generator=g)
         sums: dict[str, Tensor] = {}
         for start in range(0, n, batch_size):
             xb = x_train[order[start : start + batch_size]]
-            terms = objective(model, xb)
+            terms = step_objective(model, xb)
             optimizer.zero_grad(set_to_none=True)
             terms["loss"].backward()
             optimizer.step()
             # accumulate on the device: no host sync per batch
             for k, v in terms.items():
                 sums[k] = sums.get(k, 0) + v.detach() * xb.shape[0]
-        history.append("train", {k: float(v) / n for k, v in sums.items()})
+            step_objective = trusted or objective
+        means = {k: float(v) / n for k, v in sums.items()}
+        if trusted is not None and not all(math.isfinite(v) for v in means.values()):
+            # the per-batch NaN scans are skipped, so divergence is caught here, once per epoch
+            raise ValueError(f"training diverged in epoch {epoch + 1}: mean terms {means}; try a smaller lr")
+        history.append("train", means)
         if x_heldout is not None:
             history.append("heldout", evaluate(model, objective, x_heldout))
     model.eval()

@@ -1,0 +1,28 @@
+"""Shared fixtures for the unit tests: one torch thread, a headless plot backend, fresh seeds."""
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("MPLBACKEND", "Agg")  # before anything imports pyplot
+os.environ.setdefault("VAE_LIB_NO_PROGRESS", "1")
+
+import pytest
+import torch
+
+torch.set_num_threads(1)  # other jobs share the cores; one thread is also the fastest here
+
+
+@pytest.fixture(autouse=True)
+def _fresh_global_seed():
+    """Each test starts from the same global RNG state, so no test depends on the order of others."""
+    torch.manual_seed(0)
+    yield
+
+
+@pytest.fixture
+def float64():
+    """Run a test with float64 as torch's default dtype (exact comparisons against SciPy)."""
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    yield torch.float64
+    torch.set_default_dtype(previous)

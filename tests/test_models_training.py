@@ -1,0 +1,231 @@
+"""vae_lib.models and vae_lib.training: shapes, the reparameterisation, a tiny training run, checkpoints."""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+import vae_lib
+from vae_lib import data as D
+from vae_lib import objectives as O
+from vae_lib import training as T
+from vae_lib.models import VAE, AutoEncoder, ModelConfig, reparameterize
+
+SMALL = ModelConfig(input_dim=784, hidden_dim=64, latent_dim=5)
+
+
+@pytest.fixture(scope="module")
+def images():
+    return D.load_embedded_mnist().images
+
+
+def small_vae(seed=0, config=SMALL):
+    T.seed_everything(seed)
+    return VAE(config)
+
+
+# --- Models ---------------------------------------------------------------------------------
+
+
+def test_vae_shapes_and_encoder_split():
+    model = small_vae()
+    x = torch.rand(3, 784)
+    mu, logvar = model.encode(x)
+    assert mu.shape == logvar.shape == (3, 5)
+    head = model.encoder_head(model.encoder_body(x))
+    torch.testing.assert_close(torch.cat([mu, logvar], -1), head)  # first J outputs are mu, the rest logvar
+    logits, mu2, logvar2 = model(x)
+    assert logits.shape == (3, 784)
+    torch.testing.assert_close(mu2, mu)
+    samples = model.sample(4, generator=torch.Generator().manual_seed(0))
+    assert samples.shape == (4, 784) and 0 <= float(samples.min()) and float(samples.max()) <= 1
+
+
+def test_default_config_is_the_reference_model():
+    model = VAE()
+    assert (model.config.input_dim, model.config.hidden_dim, model.config.latent_dim) == (784, 400, 20)
+    # 784*400+400 + 400*40+40 (encoder) + 20*400+400 + 400*784+784 (decoder)
+    assert sum(p.numel() for p in model.parameters()) == 784 * 400 + 400 + 400 * 40 + 40 + 20 * 400 + 400 + \
+        400 * 784 + 784
+
+
+def test_reparameterize_is_mu_plus_sigma_eps_with_the_same_noise():
+    mu, logvar = torch.randn(4, 3), torch.randn(4, 3)
+    z = reparameterize(mu, logvar, torch.Generator().manual_seed(7))
+    eps = torch.randn(4, 3, generator=torch.Generator().manual_seed(7))
+    torch.testing.assert_close(z, mu + vae_lib.params.logvar_to_std(logvar) * eps)
+
+
+def test_reparameterize_has_the_right_distribution_and_gradients():
+    S = 20_000
+    mu = torch.tensor([1.0, -2.0], requires_grad=True)
+    logvar = torch.tensor([0.5, -1.0], requires_grad=True)
+    z = reparameterize(mu.expand(S, 2), logvar.expand(S, 2), torch.Generator().manual_seed(0))
+    std = torch.exp(0.5 * logvar.detach())
+    # sample mean within 5 standard errors (std / sqrt(S)) of mu
+    assert bool(((z.detach().mean(0) - mu.detach()).abs() < 5 * std / math.sqrt(S)).all())
+    z.mean(0).sum().backward()  # d mean(z)/d mu = 1; d/d logvar = mean(eps) sigma / 2
+    torch.testing.assert_close(mu.grad, torch.ones(2))
+    assert bool((logvar.grad.abs() < 5 * 0.5 * std / math.sqrt(S)).all())
+
+
+def test_autoencoder_shapes():
+    ae = AutoEncoder(SMALL)
+    x = torch.rand(2, 784)
+    assert ae.encode(x).shape == (2, 5) and ae(x).shape == (2, 784)
+
+
+# --- Seeding and devices -------------------------------------------------------------------------
+
+
+def test_choose_device():
+    auto = T.choose_device("auto")
+    if not torch.cuda.is_available() and not torch.backends.mps.is_available():
+        assert auto == torch.device("cpu")
+    assert T.choose_device("cpu") == torch.device("cpu")
+    with pytest.raises(ValueError, match="preference must be one of"):
+        T.choose_device("tpu")
+
+
+def test_seed_everything_returns_a_seeded_generator():
+    g = T.seed_everything(3)
+    a = torch.randn(3)
+    assert torch.equal(torch.randn(3, generator=g), torch.randn(3, generator=torch.Generator().manual_seed(3)))
+    T.seed_everything(3)
+    assert torch.equal(torch.randn(3), a)
+    with pytest.raises(TypeError, match="seed must be an int"):
+        T.seed_everything(1.5)
+
+
+def test_set_threads():
+    before = torch.get_num_threads()
+    try:
+        assert T.set_threads(1) == 1 and torch.get_num_threads() == 1
+        with pytest.raises(ValueError, match="n must be a positive integer"):
+            T.set_threads(0)
+    finally:
+        torch.set_num_threads(before)
+
+
+# --- Training ------------------------------------------------------------------------------------
+
+
+def test_a_tiny_training_run_lowers_the_loss_and_records_every_term(images):
+    model = small_vae()
+    h = T.fit(model, T.vae_objective(), images[:300], epochs=3, batch_size=32, x_heldout=images[300:400],
+              progress=False)
+    assert sorted(h.keys()) == sorted(f"{p}/{t}" for p in ("train", "heldout")
+                                      for t in ("loss", "reconstruction", "kl"))
+    assert all(len(h[k]) == 3 for k in h.keys())
+    # from ~530 nats per image at initialisation; the fall is > 100 nats in 3 epochs here
+    assert h["train/loss"][-1] < h["train/loss"][0] - 50
+    assert h["heldout/loss"][-1] < h["heldout/loss"][0]
+    for prefix in ("train", "heldout"):
+        for e in range(3):  # the per-epoch means are consistent: loss = reconstruction + kl
+            assert h[f"{prefix}/loss"][e] == pytest.approx(h[f"{prefix}/reconstruction"][e] + h[f"{prefix}/kl"][e],
+                                                           rel=1e-5)
+    assert not model.training  # fit leaves the model in eval mode
+
+
+def test_fit_without_heldout_and_extending_a_history(images):
+    model = small_vae()
+    h = T.fit(model, T.vae_objective(beta=0.5), images[:64], epochs=2, batch_size=32, progress=False)
+    assert sorted(h.keys()) == ["train/kl", "train/loss", "train/reconstruction"]
+    for e in range(2):
+        assert h["train/loss"][e] == pytest.approx(h["train/reconstruction"][e] + 0.5 * h["train/kl"][e], rel=1e-5)
+    T.fit(model, T.vae_objective(beta=0.5), images[:64], epochs=1, batch_size=32, history=h, progress=False)
+    assert len(h["train/loss"]) == 3
+    assert T.fit(model, T.vae_objective(), images[:64], epochs=0, progress=False).keys() == []
+
+
+def test_seed_everything_makes_two_runs_identical(images):
+    runs = []
+    for _ in range(2):
+        model = small_vae(seed=11)
+        h = T.fit(model, T.vae_objective(), images[:96], epochs=2, batch_size=32, seed=5, progress=False)
+        runs.append((model.state_dict(), h.terms))
+    (w1, h1), (w2, h2) = runs
+    assert h1 == h2
+    assert all(torch.equal(w1[k], w2[k]) for k in w1)
+    # and a different seed changes the result
+    other = small_vae(seed=12)
+    T.fit(other, T.vae_objective(), images[:96], epochs=2, batch_size=32, seed=5, progress=False)
+    assert not torch.equal(other.state_dict()["decoder.0.weight"], w1["decoder.0.weight"])
+
+
+def test_other_objectives(images):
+    x = images[:40]
+    model = small_vae()
+    with torch.no_grad():
+        t = T.source_eq8_objective()(model, x)
+    logits, mu, logvar = model(x, generator=torch.Generator().manual_seed(0))  # noise differs; KL does not
+    torch.testing.assert_close(t["kl"], O.kl_diag_gaussian_to_standard_normal(mu, logvar))
+    assert float(t["loss"]) == pytest.approx(float(t["reconstruction"] + t["kl"]), rel=1e-6)
+    ae = AutoEncoder(SMALL)
+    t = T.ae_objective()(ae, x)
+    torch.testing.assert_close(t["loss"], -O.bernoulli_log_likelihood(x, ae(x)))
+    # evaluate batches by index: the per-example mean does not depend on the batch size
+    torch.testing.assert_close(torch.tensor(T.evaluate(ae, T.ae_objective(), x, batch_size=7)["loss"]),
+                               t["loss"], rtol=1e-5, atol=1e-4)
+    with pytest.raises(ValueError, match="likelihood must be one of"):
+        T.vae_objective("poisson")
+
+
+def test_fit_rejects_bad_arguments(images):
+    model = small_vae()
+    with pytest.raises(ValueError, match="epochs must be a non-negative integer"):
+        T.fit(model, T.vae_objective(), images[:10], epochs=-1, progress=False)
+    with pytest.raises(ValueError, match="batch_size must be a positive integer"):
+        T.fit(model, T.vae_objective(), images[:10], epochs=1, batch_size=0, progress=False)
+    with pytest.raises(TypeError, match="x_train must have a floating-point dtype"):
+        T.fit(model, T.vae_objective(), (images[:10] * 255).to(torch.uint8), epochs=1, progress=False)
+    with pytest.raises(ValueError, match="x_heldout contains NaN"):
+        T.fit(model, T.vae_objective(), images[:10], epochs=1, x_heldout=torch.full((2, 784), math.nan),
+              progress=False)
+
+
+# --- Checkpoints ---------------------------------------------------------------------------------
+
+
+def test_checkpoint_round_trip_is_exact(tmp_path, images):
+    model = small_vae(seed=1)
+    h = T.fit(model, T.vae_objective(), images[:64], epochs=1, batch_size=32, progress=False)
+    path = tmp_path / "ckpt" / "vae.pt"
+    T.save_checkpoint(path, model, h)
+    assert [p.name for p in path.parent.iterdir()] == ["vae.pt"]  # no temporary file left behind
+    fresh = small_vae(seed=2)
+    loaded = T.load_checkpoint(path, fresh)
+    assert loaded.terms == h.terms
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), fresh.state_dict().values()))
+    # without a history an empty one comes back
+    T.save_checkpoint(path, model)
+    assert T.load_checkpoint(path, fresh).terms == {}
+
+
+def test_checkpoint_failure_during_save_leaves_the_previous_file_intact(tmp_path, monkeypatch):
+    model = small_vae(seed=1)
+    path = tmp_path / "vae.pt"
+    T.save_checkpoint(path, model)
+    before = path.read_bytes()
+
+    def broken_save(obj, f, *args, **kwargs):
+        f.write(b"half a checkpoint")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(torch, "save", broken_save)
+    with pytest.raises(OSError, match="disk full"):
+        T.save_checkpoint(path, small_vae(seed=2))
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["vae.pt"]
+    # a first save that fails leaves nothing at all
+    with pytest.raises(OSError):
+        T.save_checkpoint(tmp_path / "other.pt", model)
+    assert [p.name for p in tmp_path.iterdir()] == ["vae.pt"]
+
+
+def test_checkpoint_refuses_the_wrong_model_kind(tmp_path):
+    path = tmp_path / "vae.pt"
+    T.save_checkpoint(path, small_vae())
+    with pytest.raises(ValueError, match="checkpoint holds a VAE, but model is a AutoEncoder"):
+        T.load_checkpoint(path, AutoEncoder(SMALL))

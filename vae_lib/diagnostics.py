@@ -1,0 +1,197 @@
+"""Diagnostics for the final loss (chapter 6): posterior collapse and the weight hidden in Eq. (8).
+
+Three groups of tools:
+
+* **What a trained encoder uses.** :func:`encode_moments` encodes a whole data set;
+  :func:`unit_activity` and :func:`active_units` implement the activity statistic of
+  Burda et al. (2016), ``A_u = Var_x(E_q[z_u])``, and :func:`kl_per_unit` splits the
+  closed-form KL into its J terms.
+* **What source Eq. (8) is.** :func:`mse_as_gaussian_nll` turns a per-pixel mean squared
+  error into the Gaussian negative log-likelihood it stands for; :func:`source_eq8_offset`
+  is the constant between Eq. (8) and the negative ELBO of a Gaussian decoder with
+  variance ``n/2``; :func:`hidden_beta` is the KL weight Eq. (8) carries relative to a
+  decoder of a chosen variance.
+* **Why that weight switches the code off.** For a linear decoder (probabilistic PCA)
+  a latent direction along a data eigenvector with eigenvalue ``lambda`` is worth
+  using only when ``lambda > s^2``: :func:`data_spectrum`, :func:`ppca_gain`,
+  :func:`ppca_optimal_scale`, :func:`retained_directions`.
+
+Gaussians are parameterised as everywhere in the book, by ``(mu, logvar)``.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+from ._checks import check_positive_number, check_same, check_tensor
+from .models import VAE
+
+LOG_2PI = math.log(2 * math.pi)
+ACTIVITY_THRESHOLD = 0.01  # Burda et al. (2016): a unit is active when A_u > 10^-2
+
+
+def _check_codes(name: str, t: object) -> Tensor:
+    check_tensor(name, t)
+    if t.dim() != 2 or t.shape[0] < 2:
+        raise ValueError(f"{name} must have shape (N, J) with N >= 2 examples, got {tuple(t.shape)}")
+    return t
+
+
+def _check_n_pixels(n_pixels: object) -> int:
+    if not isinstance(n_pixels, int) or isinstance(n_pixels, bool) or n_pixels < 1:
+        raise ValueError(f"n_pixels must be a positive integer, got {n_pixels!r}")
+    return n_pixels
+
+
+# --- What a trained encoder uses -------------------------------------------------------
+
+
+@torch.no_grad()
+def encode_moments(model: VAE, x: Tensor, batch_size: int = 1000) -> tuple[Tensor, Tensor]:
+    """Encoder outputs for a whole data set, in batches: x (N, D) -> (mu (N, J), logvar (N, J))."""
+    if not isinstance(model, VAE):
+        raise TypeError(f"model must be a vae_lib.VAE, got {type(model).__name__}")
+    check_tensor("x", x)
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    x = x.to(model.device)
+    parts = [model.encode(x[s : s + batch_size]) for s in range(0, x.shape[0], batch_size)]
+    return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
+
+
+@torch.no_grad()
+def reconstruct(model: VAE, x: Tensor) -> Tensor:
+    """Pixel means ``sigmoid(f(mu(x)))`` decoded from the encoder mean: x (N, D) -> (N, D)."""
+    mu, _ = encode_moments(model, x)
+    return torch.sigmoid(model.decode(mu))
+
+
+def unit_activity(mu: Tensor) -> Tensor:
+    """``A_u = Var_x(E_q[z_u | x])``, the spread of each unit's posterior mean over the data.
+
+    mu: (N, J) encoder means of N examples -> (J,), the unbiased sample variance.
+    """
+    _check_codes("mu", mu)
+    # eq. active-units: Cov_x(E_q[z_u]) for each unit u
+    return mu.var(dim=0, correction=1)
+
+
+def active_units(mu: Tensor, threshold: float = ACTIVITY_THRESHOLD) -> int:
+    """How many of the J units have ``A_u > threshold`` (default 0.01, Burda et al. 2016)."""
+    threshold = check_positive_number("threshold", threshold)
+    return int((unit_activity(mu) > threshold).sum())
+
+
+def kl_per_unit(mu: Tensor, logvar: Tensor) -> Tensor:
+    """Average over the data of each unit's term of the closed-form KL: (N, J), (N, J) -> (J,).
+
+    The J values sum to the mean of ``kl_diag_gaussian_to_standard_normal`` (nats per image).
+    """
+    _check_codes("mu", mu)
+    check_tensor("logvar", logvar)
+    check_same(("mu", "logvar"), mu, logvar)
+    # eq. kl-closed-form, one term of the sum over j, then the mean over examples
+    return (0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar)).mean(0)
+
+
+# --- What source Eq. (8) is -----------------------------------------------------------------
+
+
+def mse_as_gaussian_nll(mse: Tensor, n_pixels: int, variance: float) -> Tensor:
+    """``-log N(x; y, s^2 I)`` from the per-pixel mean squared error of x and y (any shape).
+
+    ``n_pixels`` is the number n of pixels the mean ran over and ``variance`` is s^2.
+    """
+    check_tensor("mse", mse)
+    if bool((mse < 0).any()):
+        raise ValueError("mse must be non-negative: it is a mean of squares")
+    n = _check_n_pixels(n_pixels)
+    s2 = check_positive_number("variance", variance)
+    # eq. mse-gaussian-nll: n / (2 s^2) * MSE + n/2 log(2 pi s^2)
+    return n / (2 * s2) * mse + 0.5 * n * (LOG_2PI + math.log(s2))
+
+
+def source_eq8_offset(n_pixels: int) -> float:
+    """The constant ``(n/2) log(pi n)`` by which the Gaussian negative ELBO with ``s^2 = n/2``
+    exceeds source Eq. (8), in nats per image."""
+    n = _check_n_pixels(n_pixels)
+    # eq. source-eq8-as-elbo: n/2 log(2 pi s^2) with s^2 = n/2
+    return 0.5 * n * math.log(math.pi * n)
+
+
+def hidden_beta(n_pixels: int, reference_variance: float = 1.0) -> float:
+    """The KL weight of Eq. (8) relative to a Gaussian decoder of variance ``s0^2``: ``n / (2 s0^2)``.
+
+    Eq. (8) is ``(2 s0^2 / n)`` times the beta-weighted negative ELBO of that decoder,
+    up to an additive constant.
+    """
+    n = _check_n_pixels(n_pixels)
+    s02 = check_positive_number("reference_variance", reference_variance)
+    # eq. hidden-beta
+    return n / (2 * s02)
+
+
+# --- Why that weight switches the code off: the linear decoder -------------------------------
+
+
+def data_spectrum(x: Tensor, return_vectors: bool = False) -> Tensor | tuple[Tensor, Tensor]:
+    """Eigenvalues of the data covariance ``S = (1/N) sum (x - mean)(x - mean)^T``, descending.
+
+    x: (N, D) -> (D,), float64 (the maximum-likelihood covariance, as in probabilistic PCA).
+    With ``return_vectors=True`` also the unit eigenvectors, as the columns of a (D, D) matrix.
+    """
+    _check_codes("x", x)
+    xc = x.double() - x.double().mean(0)
+    cov = xc.T @ xc / x.shape[0]
+    values, vectors = torch.linalg.eigh(cov)
+    values = values.flip(0).clamp_min(0.0)  # round-off can leave tiny negatives
+    return (values, vectors.flip(1)) if return_vectors else values
+
+
+def ppca_gain(w2: Tensor, eigenvalue: float, variance: float) -> Tensor:
+    """Average log-evidence gained by a linear decoder column of squared length ``w2`` along
+    a data eigenvector with eigenvalue ``lambda``, relative to no column (nats per example).
+
+    ``w2`` any shape, >= 0; ``variance`` is the decoder's s^2.
+    """
+    check_tensor("w2", w2)
+    if bool((w2 < 0).any()):
+        raise ValueError("w2 must be non-negative: it is a squared length")
+    lam = float(eigenvalue)
+    if not (math.isfinite(lam) and lam >= 0):
+        raise ValueError(f"eigenvalue must be a finite number >= 0, got {eigenvalue!r}")
+    s2 = check_positive_number("variance", variance)
+    # eq. ppca-gain: -1/2 log(1 + w^2/s^2) + lambda w^2 / (2 s^2 (s^2 + w^2))
+    return -0.5 * torch.log1p(w2 / s2) + lam * w2 / (2 * s2 * (s2 + w2))
+
+
+def ppca_optimal_scale(eigenvalues: Tensor, variance: float) -> Tensor:
+    """The maximising ``w^2 = max(lambda - s^2, 0)`` for each eigenvalue (Tipping and Bishop): (K,) -> (K,)."""
+    check_tensor("eigenvalues", eigenvalues)
+    s2 = check_positive_number("variance", variance)
+    # eq. ppca-optimal-scale
+    return (eigenvalues - s2).clamp_min(0.0)
+
+
+def retained_directions(eigenvalues: Tensor, variance: float) -> int:
+    """How many data directions a linear decoder of variance s^2 uses: ``#{lambda > s^2}``."""
+    return int((ppca_optimal_scale(eigenvalues, variance) > 0).sum())
+
+
+__all__ = [
+    "ACTIVITY_THRESHOLD",
+    "active_units",
+    "data_spectrum",
+    "encode_moments",
+    "hidden_beta",
+    "kl_per_unit",
+    "mse_as_gaussian_nll",
+    "ppca_gain",
+    "ppca_optimal_scale",
+    "reconstruct",
+    "retained_directions",
+    "source_eq8_offset",
+    "unit_activity",
+]

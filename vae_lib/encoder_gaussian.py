@@ -1,0 +1,118 @@
+"""The encoder's Gaussian q(z|x) in pictures (chapter 2): the reparameterised sample
+cloud, and the source's KL penalty next to the two true KLs it could mean.
+
+The source writes ``q(z|x) = N(mu, exp(s)^2)``, so its ``s`` is a log standard
+deviation, yet penalises ``sum_j (exp(s_j) - (1 + s_j) + mu_j^2)``, which is
+``2 KL`` only when ``s`` is a log-*variance*. This module evaluates the three
+functions and their gradients side by side; the functions themselves live in
+:mod:`vae_lib.objectives`.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import matplotlib.pyplot as plt
+import torch
+from matplotlib.figure import Figure
+from matplotlib.patches import Circle, Ellipse
+from torch import Tensor
+
+from ._checks import check_tensor
+from .objectives import kl_diag_gaussian_to_standard_normal, kl_logstd_to_standard_normal, source_penalty
+
+# --- The reparameterised sample cloud (chapter 2) --------------------------------------
+
+
+def sample_cloud_draw(eps: Tensor, mu_2: float = 0.0) -> Callable[..., Figure]:
+    """A ``draw(mu_1, logvar_1, logvar_2)``: the samples ``z = mu + sigma * eps`` of fixed eps (S, 2).
+
+    Each point keeps its colour (the angle of its eps) as the sliders move, so
+    the cloud visibly shifts and stretches rather than being redrawn; the
+    contours of N(0, I) at 1 and 2 standard deviations are shown for reference.
+    """
+    check_tensor("eps", eps)
+    if eps.dim() != 2 or eps.shape[1] != 2:
+        raise ValueError(f"eps must have shape (N, 2), got {tuple(eps.shape)}")
+    eps = eps.detach().double().cpu()
+    hue = torch.atan2(eps[:, 1], eps[:, 0]).numpy()
+
+    def draw(mu_1: float, logvar_1: float, logvar_2: float) -> Figure:
+        mu = torch.tensor([mu_1, mu_2], dtype=torch.float64)
+        logvar = torch.tensor([logvar_1, logvar_2], dtype=torch.float64)
+        sigma = torch.exp(0.5 * logvar)
+        z = mu + sigma * eps  # eq. reparameterisation
+        kl = float(kl_diag_gaussian_to_standard_normal(mu, logvar))
+        fig, ax = plt.subplots(figsize=(5, 3.4))
+        for r in (1, 2):
+            ax.add_patch(Circle((0, 0), r, fill=False, ls="--", color="grey", lw=1))
+            ax.add_patch(Ellipse(mu.tolist(), 2 * r * float(sigma[0]), 2 * r * float(sigma[1]),
+                                 fill=False, color="black", lw=1.2))
+        ax.scatter(z[:, 0].numpy(), z[:, 1].numpy(), c=hue, cmap="hsv", s=6)
+        ax.plot([], [], ls="--", color="grey", label="p(z) = N(0, I)")
+        ax.plot([], [], color="black", label="q(z|x)")
+        ax.set(xlim=(-6, 6), ylim=(-4, 4), aspect="equal", xlabel="$z_1$", ylabel="$z_2$",
+               title=f"KL(q || p) = {kl:.2f} nats")
+        ax.legend(loc="upper right", fontsize=8)
+        fig.subplots_adjust(left=0.12, right=0.98, bottom=0.14, top=0.9)
+        return fig
+
+    return draw
+
+
+# --- The source's penalty and the two KLs --------------------------------------------
+
+
+PenaltyFn = Callable[[Tensor, Tensor], Tensor]
+
+# name -> (function of (mu, s) summed over the last dimension, how it reads s)
+PENALTIES: dict[str, tuple[PenaltyFn, str]] = {
+    "source": (source_penalty, "source: $e^s - (1 + s) + \\mu^2$"),
+    "kl_logvar": (lambda mu, s: kl_diag_gaussian_to_standard_normal(mu, s, reduction="none"),
+                  "KL if $s = \\log\\sigma^2$"),
+    "kl_logstd": (kl_logstd_to_standard_normal, "KL if $s = \\log\\sigma$"),
+}
+
+
+def penalty_values_and_gradients(mu: Tensor, s: Tensor) -> dict[str, dict[str, Tensor]]:
+    """Value and autograd gradients (d/dmu, d/ds) of each penalty at points (mu, s), each (N, J).
+
+    Returns ``{name: {"value": (N,), "d_mu": (N, J), "d_s": (N, J)}}`` for the
+    names of :data:`PENALTIES`.
+    """
+    check_tensor("mu", mu)
+    check_tensor("s", s)
+    if mu.shape != s.shape or mu.dim() != 2:
+        raise ValueError(f"mu and s must both have shape (N, J), got {tuple(mu.shape)} and {tuple(s.shape)}")
+    out = {}
+    for name, (fn, _) in PENALTIES.items():
+        m, t = mu.detach().clone().requires_grad_(True), s.detach().clone().requires_grad_(True)
+        value = fn(m, t)
+        d_mu, d_s = torch.autograd.grad(value.sum(), (m, t))  # points are independent: sum gives each gradient
+        out[name] = {"value": value.detach(), "d_mu": d_mu, "d_s": d_s}
+    return out
+
+
+def penalty_figure(s_min: float = -3.0, s_max: float = 2.0, mu: float = 0.0) -> Figure:
+    """The three penalties of one latent unit (J = 1) and their slopes in s, for s in [s_min, s_max]."""
+    if not s_min < s_max:
+        raise ValueError(f"s_min must be smaller than s_max, got {s_min} and {s_max}")
+    s = torch.linspace(s_min, s_max, 201, dtype=torch.float64)[:, None]
+    res = penalty_values_and_gradients(torch.full_like(s, float(mu)), s)
+    grid = s[:, 0].numpy()
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.4))
+    styles = {"source": dict(color="C3", lw=2.2), "kl_logvar": dict(color="C0"), "kl_logstd": dict(color="C2")}
+    for name, (_, label) in PENALTIES.items():
+        left.plot(grid, res[name]["value"].numpy(), label=label, **styles[name])
+        right.plot(grid, res[name]["d_s"][:, 0].numpy(), label=label, **styles[name])
+    left.plot(grid, 2 * res["kl_logvar"]["value"].numpy(), ls=":", color="black",
+              label="$2 \\times$ KL if $s = \\log\\sigma^2$")
+    left.set(ylim=(-0.1, 4), xlabel="$s$", ylabel="penalty (nats for the KLs)",
+             title=f"Values at $\\mu = {mu:g}$")
+    right.axhline(0, color="grey", lw=0.8)
+    right.set(ylim=(-1.5, 4), xlabel="$s$", ylabel="$\\partial / \\partial s$", title="Slopes in $s$")
+    left.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+__all__ = ["PENALTIES", "penalty_figure", "penalty_values_and_gradients", "sample_cloud_draw"]

@@ -1,0 +1,202 @@
+"""The Gaussian pieces of the KL chapters: the two terms of the closed form, Monte Carlo
+estimates with their standard errors, and two figures.
+
+Introduced in chapter 3 (the KL explorer, Monte Carlo checks) and chapter 5 (the
+terms of source Eq. (6), the per-unit KL map). The closed-form KLs themselves
+live in :mod:`vae_lib.objectives`; this module adds what is needed to *check*
+and *show* them. Gaussians are parameterised as everywhere in the book, by
+``(mu, logvar)`` with ``logvar = log sigma^2``.
+"""
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import matplotlib.pyplot as plt
+from matplotlib.colors import BoundaryNorm
+import torch
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from torch import Tensor
+
+from ._checks import check_tensor
+from .objectives import kl_diag_gaussian_to_standard_normal, kl_diag_gaussians
+
+LOG_2PI = math.log(2 * math.pi)
+
+
+def _as_tensor(name: str, value: float | Tensor) -> Tensor:
+    """A float64 tensor from a number, or a floating tensor checked as such."""
+    if isinstance(value, Tensor):
+        return check_tensor(name, value)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise TypeError(f"{name} must be a finite number or a floating-point tensor, got {value!r}")
+    return torch.tensor(float(value), dtype=torch.float64)
+
+
+# --- Densities and the two terms of the closed form ------------------------------------
+
+
+def normal_log_prob(x: Tensor, mu: float | Tensor, logvar: float | Tensor) -> Tensor:
+    """Elementwise ``log N(x; mu, exp(logvar))``; the three arguments broadcast.
+
+    Summing the result over a last dimension of size J gives the log density of
+    a diagonal Gaussian in J dimensions.
+    """
+    check_tensor("x", x)
+    mu, logvar = _as_tensor("mu", mu), _as_tensor("logvar", logvar)
+    # eq. gaussian-log-density: -1/2 [log 2 pi + log sigma^2 + (x - mu)^2 / sigma^2]
+    return -0.5 * (LOG_2PI + logvar + (x - mu).pow(2) * torch.exp(-logvar))
+
+
+def _check_pair(mu: Tensor, logvar: Tensor) -> None:
+    check_tensor("mu", mu)
+    check_tensor("logvar", logvar)
+    if mu.shape != logvar.shape or mu.dim() < 1:
+        raise ValueError(f"mu and logvar must share one shape (..., J), got {tuple(mu.shape)} "
+                         f"and {tuple(logvar.shape)}")
+
+
+def gaussian_entropy_term(mu: Tensor, logvar: Tensor) -> Tensor:
+    """``int q log q`` for ``q = N(mu, diag sigma^2)``: minus the entropy of q. (..., J) -> (...).
+
+    It does not depend on ``mu``; ``mu`` is taken only so that the signature
+    matches :func:`gaussian_cross_entropy_term` (and its shape is checked).
+    """
+    _check_pair(mu, logvar)
+    j = mu.shape[-1]
+    # eq. gaussian-entropy-term: -(J/2) log 2 pi - 1/2 sum_j (1 + log sigma_j^2)
+    return -0.5 * j * LOG_2PI - 0.5 * (1.0 + logvar).sum(-1)
+
+
+def gaussian_cross_entropy_term(mu: Tensor, logvar: Tensor, mu_p: Tensor | None = None,
+                                logvar_p: Tensor | None = None) -> Tensor:
+    """``int q log p`` for ``q = N(mu, diag sigma^2)``: minus the cross-entropy of p relative to q.
+
+    ``p = N(0, I)`` by default, or ``N(mu_p, diag exp(logvar_p))`` when both are given.
+    All tensors (..., J) of one shape; returns (...).
+    """
+    _check_pair(mu, logvar)
+    j = mu.shape[-1]
+    if mu_p is None and logvar_p is None:
+        # eq. gaussian-cross-entropy-term: -(J/2) log 2 pi - 1/2 sum_j (mu_j^2 + sigma_j^2)
+        return -0.5 * j * LOG_2PI - 0.5 * (mu.pow(2) + logvar.exp()).sum(-1)
+    if mu_p is None or logvar_p is None:
+        raise ValueError("give both mu_p and logvar_p (a general Gaussian p), or neither (p = N(0, I))")
+    _check_pair(mu_p, logvar_p)
+    if mu_p.shape != mu.shape:
+        raise ValueError(f"mu_p has shape {tuple(mu_p.shape)} but mu has shape {tuple(mu.shape)}; they must match")
+    # eq. gaussian-cross-entropy-general: E_q[(z_j - mu_p,j)^2] = sigma_j^2 + (mu_j - mu_p,j)^2
+    second = (logvar.exp() + (mu - mu_p).pow(2)) * torch.exp(-logvar_p)
+    return -0.5 * j * LOG_2PI - 0.5 * (logvar_p + second).sum(-1)
+
+
+# --- Monte Carlo with a standard error -------------------------------------------------
+
+
+class MCEstimate(NamedTuple):
+    """A Monte Carlo mean over S samples and its standard error ``sd / sqrt(S)``."""
+
+    mean: Tensor
+    stderr: Tensor
+
+    def z_score(self, exact: float | Tensor) -> Tensor:
+        """``|mean - exact| / stderr``: below about 3 when the estimate agrees with ``exact``."""
+        return (self.mean - exact).abs() / self.stderr
+
+
+def mc_estimate(values: Tensor) -> MCEstimate:
+    """Mean and standard error over the first dimension of ``values`` (S, ...) -> (...)."""
+    check_tensor("values", values)
+    if values.dim() < 1 or values.shape[0] < 2:
+        raise ValueError(f"values must have shape (S, ...) with S >= 2 samples, got {tuple(values.shape)}")
+    s = values.shape[0]
+    return MCEstimate(values.mean(0), values.std(0, unbiased=True) / math.sqrt(s))
+
+
+# --- Figures ---------------------------------------------------------------------------
+
+
+def kl_gaussians_figure(mu_q: float, logvar_q: float, mu_p: float = 0.0, logvar_p: float = 0.0) -> Figure:
+    """The KL explorer's frame: densities of q and p, with both KL directions in the title.
+
+    The KLs come from the closed form :func:`vae_lib.objectives.kl_diag_gaussians`
+    (eq. kl-two-gaussians) with J = 1.
+    """
+    args = [_as_tensor(n, v).reshape(1) for n, v in
+            (("mu_q", mu_q), ("logvar_q", logvar_q), ("mu_p", mu_p), ("logvar_p", logvar_p))]
+    mq, lq, mp, lp = (a.to(torch.float64) for a in args)
+    kl_qp = float(kl_diag_gaussians(mq, lq, mp, lp))
+    kl_pq = float(kl_diag_gaussians(mp, lp, mq, lq))
+    x = torch.linspace(-6.0, 6.0, 301, dtype=torch.float64)
+    q, p = normal_log_prob(x, mq, lq).exp().numpy(), normal_log_prob(x, mp, lp).exp().numpy()
+    x = x.numpy()
+    fig, ax = plt.subplots(figsize=(5, 3.2))
+    ax.plot(x, p, color="black", label="p (fixed)")
+    ax.plot(x, q, color="tab:orange", label="q")
+    ax.fill_between(x, q, alpha=0.25, color="tab:orange")
+    top = max(1.0, 1.05 * float(q.max()))
+    # few, fixed ticks: this figure is drawn once per explorer frame, and tick layout dominates its cost
+    ax.set(xlim=(-6, 6), ylim=(0, top), xticks=[-6, -3, 0, 3, 6],
+           yticks=[t for t in (0.0, 0.5, 1.0, 1.5, 2.0) if t <= top])
+    ax.set_xlabel("z")
+    ax.set_ylabel("density")
+    # plain text, not mathtext: every frame draws new text, and parsing mathtext dominated the cost
+    ax.set_title(f"KL(q \u2016 p) = {kl_qp:.3f}    KL(p \u2016 q) = {kl_pq:.3f}", fontsize=10)
+    ax.legend(loc="upper right", frameon=False)
+    fig.subplots_adjust(left=0.13, right=0.97, bottom=0.15, top=0.9)  # fixed layout: cheaper than tight_layout
+    return fig
+
+
+def kl_per_unit_grid(mu_max: float = 3.0, logvar_min: float = -4.0, logvar_max: float = 4.0,
+                     n: int = 201) -> tuple[Tensor, Tensor, Tensor]:
+    """The KL of one latent unit, ``1/2 (mu^2 + sigma^2 - 1 - log sigma^2)``, on an n x n grid.
+
+    Returns ``(mu, logvar, kl)``, each (n, n) (``mu`` varies along columns).
+    """
+    if not (isinstance(n, int) and n >= 2):
+        raise ValueError(f"n must be an integer >= 2, got {n!r}")
+    if not (mu_max > 0 and logvar_min < logvar_max):
+        raise ValueError("need mu_max > 0 and logvar_min < logvar_max")
+    mu = torch.linspace(-mu_max, mu_max, n, dtype=torch.float64)
+    logvar = torch.linspace(logvar_min, logvar_max, n, dtype=torch.float64)
+    lv, m = torch.meshgrid(logvar, mu, indexing="ij")
+    # eq. kl-per-unit, through the book's one implementation of eq. kl-closed-form
+    kl = kl_diag_gaussian_to_standard_normal(m.reshape(-1, 1), lv.reshape(-1, 1), reduction="none")
+    return m, lv, kl.reshape(n, n)
+
+
+def kl_per_unit_contour(ax: Axes | None = None, **grid_kwargs) -> Axes:
+    """Contour map of the per-unit KL over (mu, log sigma^2), the minimum at (0, 0) marked."""
+    m, lv, kl = kl_per_unit_grid(**grid_kwargs)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5.5, 4))
+    levels = [0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8]
+    bounds = [0.0, *levels, max(16.0, float(kl.max()))]
+    # one colour per band, evenly spread, whatever the (roughly geometric) spacing of the levels
+    norm = BoundaryNorm(bounds, ncolors=256)
+    m, lv, kl = m.numpy(), lv.numpy(), kl.numpy()
+    filled = ax.contourf(m, lv, kl, levels=bounds, cmap="viridis_r", norm=norm)
+    lines = ax.contour(m, lv, kl, levels=levels, colors="white", linewidths=0.6)
+    ax.clabel(lines, fmt="%g", fontsize=7)
+    ax.figure.colorbar(filled, ax=ax, label="KL of one unit (nats)", spacing="uniform", ticks=bounds[:-1],
+                      format="%g")
+    ax.plot([0], [0], marker="*", color="red", markersize=12, linestyle="none",
+            label=r"minimum: $q_j = p = \mathcal{N}(0, 1)$")
+    ax.set_xlabel(r"$\mu_j$")
+    ax.set_ylabel(r"$\log\sigma_j^2$")
+    ax.set_title("KL contributed by one latent unit")
+    ax.legend(loc="lower left", fontsize=8)
+    return ax
+
+
+__all__ = [
+    "MCEstimate",
+    "gaussian_cross_entropy_term",
+    "gaussian_entropy_term",
+    "kl_gaussians_figure",
+    "kl_per_unit_contour",
+    "kl_per_unit_grid",
+    "mc_estimate",
+    "normal_log_prob",
+]

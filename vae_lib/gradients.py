@@ -1,0 +1,166 @@
+"""Gradients of an expectation under q = N(mu, diag sigma^2): two unbiased estimators (chapter 4).
+
+We want ``grad_{mu, logvar} E_q[f(z)]``. Both estimators below return S *single-sample*
+estimates (one per draw), so that their mean, variance and standard error can be
+studied; averaging them gives the usual S-sample estimator.
+
+* :func:`reparameterised_gradients`: write ``z = mu + sigma * eps`` (the reparameterisation
+  of chapter 2) and differentiate ``f(mu + sigma * eps)`` through the sample; needs a
+  differentiable f.
+* :func:`score_function_gradients` (REINFORCE, the log-derivative trick): weight the score
+  ``grad log q(z)`` by ``f(z) - baseline``; needs only values of f.
+"""
+from __future__ import annotations
+
+import math
+from typing import Callable, NamedTuple
+
+import torch
+from torch import Tensor
+
+from ._checks import check_choice, check_positive_number, check_same, check_tensor
+from .models import reparameterize
+
+Integrand = Callable[[Tensor], Tensor]  # f: z (S, J) -> values (S,)
+ESTIMATORS = ("reparameterised", "score-function")
+
+
+class GradientSamples(NamedTuple):
+    """S single-sample estimates of the gradient with respect to each parameter."""
+
+    mu: Tensor  # (S, J): estimates of d/dmu E_q[f]
+    logvar: Tensor  # (S, J): estimates of d/dlogvar E_q[f]
+
+
+class EstimatorSummary(NamedTuple):
+    """Statistics of S single-sample estimates (each (...) for estimates (S, ...))."""
+
+    mean: Tensor  # the S-sample estimator
+    variance: Tensor  # variance of one single-sample estimate (unbiased, S - 1 in the denominator)
+    std_error: Tensor  # standard error of the mean: sqrt(variance / S)
+
+
+def _check_q(mu: Tensor, logvar: Tensor, n_samples: int) -> None:
+    check_tensor("mu", mu)
+    check_tensor("logvar", logvar)
+    check_same(("mu", "logvar"), mu, logvar)
+    if mu.dim() != 1:
+        raise ValueError(f"mu and logvar must have shape (J,) (one distribution q), got {tuple(mu.shape)}")
+    if not isinstance(n_samples, int) or isinstance(n_samples, bool) or n_samples < 1:
+        raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}")
+
+
+def _values(f: Integrand, z: Tensor) -> Tensor:
+    if not callable(f):
+        raise TypeError(f"f must be a callable z (S, J) -> (S,), got {type(f).__name__}")
+    values = f(z)
+    check_tensor("f(z)", values)
+    if values.shape != z.shape[:1]:
+        raise ValueError(f"f must map z of shape {tuple(z.shape)} to shape ({z.shape[0]},), got {tuple(values.shape)}")
+    return values
+
+
+def diag_gaussian_score(z: Tensor, mu: Tensor, logvar: Tensor) -> GradientSamples:
+    """The score ``grad_{mu, logvar} log N(z; mu, diag exp(logvar))`` at each z: z (S, J) -> (S, J) each."""
+    check_tensor("z", z)
+    if z.dim() != 2 or z.shape[1:] != mu.shape:
+        raise ValueError(f"z must have shape (S, {mu.shape[-1]}), got {tuple(z.shape)}")
+    var = logvar.exp()
+    d_mu = (z - mu) / var  # eq. diag-gaussian-score
+    d_logvar = 0.5 * ((z - mu).pow(2) / var - 1.0)  # eq. diag-gaussian-score
+    return GradientSamples(d_mu, d_logvar)
+
+
+def reparameterised_gradients(f: Integrand, mu: Tensor, logvar: Tensor, n_samples: int,
+                              generator: torch.Generator | None = None) -> GradientSamples:
+    """S single-sample reparameterised estimates of ``grad_{mu, logvar} E_q[f(z)]``; mu, logvar: (J,)."""
+    _check_q(mu, logvar, n_samples)
+    # One copy of the parameters per sample: sample s depends on row s only, so the
+    # gradient of the sum over s holds the S single-sample gradients row by row.
+    mu_s = mu.detach().expand(n_samples, -1).clone().requires_grad_(True)
+    logvar_s = logvar.detach().expand(n_samples, -1).clone().requires_grad_(True)
+    with torch.enable_grad():
+        z = reparameterize(mu_s, logvar_s, generator)  # eq. reparameterisation
+        values = _values(f, z)
+        # eq. reparameterisation-gradient: autograd applies the chain rule through z = mu + sigma * eps
+        d_mu, d_logvar = torch.autograd.grad(values.sum(), (mu_s, logvar_s))
+    return GradientSamples(d_mu, d_logvar)
+
+
+def score_function_gradients(f: Integrand, mu: Tensor, logvar: Tensor, n_samples: int,
+                             generator: torch.Generator | None = None, baseline: float = 0.0) -> GradientSamples:
+    """S single-sample score-function estimates of ``grad_{mu, logvar} E_q[f(z)]``; mu, logvar: (J,).
+
+    ``baseline`` is a constant subtracted from f; any constant keeps the estimator unbiased
+    because the score has mean zero.
+    """
+    _check_q(mu, logvar, n_samples)
+    if not isinstance(baseline, (int, float)) or isinstance(baseline, bool) or not math.isfinite(baseline):
+        raise ValueError(f"baseline must be a finite number, got {baseline!r}")
+    mu, logvar = mu.detach(), logvar.detach()
+    with torch.no_grad():  # no path through the sample is needed: only values of f
+        z = reparameterize(mu.expand(n_samples, -1), logvar.expand(n_samples, -1), generator)
+        centred = (_values(f, z) - baseline).unsqueeze(-1)
+        score = diag_gaussian_score(z, mu, logvar)
+    # eq. score-function-gradient (with a constant baseline: eq. score-function-baseline)
+    return GradientSamples(centred * score.mu, centred * score.logvar)
+
+
+def summarise(samples: Tensor) -> EstimatorSummary:
+    """Mean, single-sample variance and standard error of estimates ``samples`` (S, ...)."""
+    check_tensor("samples", samples)
+    if samples.dim() < 1 or samples.shape[0] < 2:
+        raise ValueError(f"samples must have shape (S, ...) with S >= 2, got {tuple(samples.shape)}")
+    variance = samples.var(0, unbiased=True)
+    return EstimatorSummary(samples.mean(0), variance, (variance / samples.shape[0]).sqrt())
+
+
+def quadratic_expectation(mu: Tensor, logvar: Tensor, a: Tensor) -> Tensor:
+    """``E_q[|z - a|^2] = |mu - a|^2 + sum_j sigma_j^2`` for q = N(mu, diag exp(logvar)); (J,) -> ()."""
+    check_tensor("a", a)
+    check_same(("mu", "logvar", "a"), mu, logvar, a)
+    # eq. quadratic-expectation
+    return (mu - a).pow(2).sum(-1) + logvar.exp().sum(-1)
+
+
+def ascend_elbo(log_likelihood: Integrand, mu: Tensor, logvar: Tensor, *, estimator: str, steps: int, lr: float,
+                n_samples: int, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
+    """Stochastic gradient ascent on ``ELBO = E_q[log p(x|z)] - KL(q || N(0, I))`` over (mu, logvar).
+
+    The expectation's gradient comes from ``estimator`` ("reparameterised" or
+    "score-function", averaged over ``n_samples`` draws per step); the KL's is exact.
+    mu, logvar: (J,) starting point. Returns the trajectories (steps + 1, J) of mu and logvar.
+    """
+    check_choice("estimator", estimator, ESTIMATORS)
+    if not isinstance(steps, int) or steps < 1:
+        raise ValueError(f"steps must be a positive integer, got {steps!r}")
+    lr = check_positive_number("lr", lr)
+    _check_q(mu, logvar, n_samples)
+    estimate = reparameterised_gradients if estimator == "reparameterised" else score_function_gradients
+    mu, logvar = mu.detach().clone(), logvar.detach().clone()
+    mus, logvars = [mu], [logvar]
+    for _ in range(steps):
+        g = estimate(log_likelihood, mu, logvar, n_samples, generator)
+        # gradient of eq. kl-closed-form, 1/2 sum_j (mu_j^2 + sigma_j^2 - 1 - log sigma_j^2)
+        kl_mu, kl_logvar = mu, 0.5 * (logvar.exp() - 1.0)
+        mu = mu + lr * (g.mu.mean(0) - kl_mu)  # ascent: the ELBO is maximised
+        logvar = logvar + lr * (g.logvar.mean(0) - kl_logvar)
+        # |logvar| > 60 (sigma^2 outside 1e-26..1e26) or |mu| > 1e8: the iterates have run away
+        if not bool(torch.isfinite(mu).all() and mu.abs().max() < 1e8 and logvar.abs().max() < 60):
+            raise RuntimeError(f"the ascent diverged at step {len(mus)} ({estimator}); use a smaller lr")
+        mus.append(mu)
+        logvars.append(logvar)
+    return torch.stack(mus), torch.stack(logvars)
+
+
+__all__ = [
+    "ESTIMATORS",
+    "EstimatorSummary",
+    "GradientSamples",
+    "ascend_elbo",
+    "diag_gaussian_score",
+    "quadratic_expectation",
+    "reparameterised_gradients",
+    "score_function_gradients",
+    "summarise",
+]

@@ -1,0 +1,303 @@
+"""The latent space of the AE and the VAE: codes, random codes, planes, interpolations.
+
+Introduced in chapter 1 (the auto-encoder's codes, decoding random codes, the
+latent explorer) and chapter 2 (two decoders trained on different data). Codes are ``e(x)`` for an :class:`~vae_lib.AutoEncoder`
+and the encoder mean ``mu(x)`` for a :class:`~vae_lib.VAE`; images are pixel
+means in [0, 1], ``sigmoid`` of the decoder's logits.
+"""
+from __future__ import annotations
+
+import copy
+from typing import Callable, NamedTuple
+
+import matplotlib.pyplot as plt
+import torch
+from matplotlib.figure import Figure
+from torch import Tensor, nn
+
+from ._checks import check_choice, check_tensor, reduce_batch
+from .models import VAE, AutoEncoder, reparameterize
+from .training import Objective, fit
+
+Model = AutoEncoder | VAE
+
+
+def _check_model(model: object) -> None:
+    if not isinstance(model, (AutoEncoder, VAE)):
+        raise TypeError(f"model must be a vae_lib AutoEncoder or VAE, got {type(model).__name__}")
+
+
+def _check_matrix(name: str, t: object, cols: int | None = None) -> Tensor:
+    check_tensor(name, t)
+    if t.dim() != 2 or (cols is not None and t.shape[1] != cols):
+        raise ValueError(f"{name} must have shape (N, {cols if cols is not None else 'J'}), got {tuple(t.shape)}")
+    return t
+
+
+# --- Codes and images -----------------------------------------------------------------
+
+
+@torch.no_grad()
+def encode_codes(model: Model, x: Tensor, sample: bool = False, generator: torch.Generator | None = None,
+                 batch_size: int = 1000) -> Tensor:
+    """The code of each image, x: (N, D) -> (N, J).
+
+    AE: ``e(x)``. VAE: the encoder mean ``mu(x)``, or with ``sample=True`` one
+    draw ``z ~ q(z|x)`` per image (draws over a data set follow the aggregate posterior).
+    """
+    _check_model(model)
+    _check_matrix("x", x, model.config.input_dim)
+    if sample and not isinstance(model, VAE):
+        raise ValueError("sample=True needs a VAE: an auto-encoder's code is deterministic")
+    x = x.to(model.device)
+    out = []
+    for start in range(0, x.shape[0], batch_size):
+        code = model.encode(x[start : start + batch_size])
+        if isinstance(model, VAE):
+            code = reparameterize(*code, generator=generator) if sample else code[0]  # eq. reparameterisation
+        out.append(code)
+    return torch.cat(out)
+
+
+@torch.no_grad()
+def decode_images(model: Model, z: Tensor, batch_size: int = 1000) -> Tensor:
+    """Pixel means ``sigmoid(f(z))`` of codes z: (N, J) -> images (N, D) in [0, 1]."""
+    _check_model(model)
+    _check_matrix("z", z, model.config.latent_dim)
+    z = z.to(model.device)
+    return torch.cat([torch.sigmoid(model.decode(z[s : s + batch_size])) for s in range(0, z.shape[0], batch_size)])
+
+
+def random_codes(n: int, reference: Tensor, kind: str = "gaussian",
+                 generator: torch.Generator | None = None) -> Tensor:
+    """n codes that ignore where the data's codes lie: (n, J), J taken from ``reference`` (M, J).
+
+    ``"gaussian"``: z ~ N(0, I), the VAE's prior. ``"box"``: z uniform in the
+    smallest axis-aligned box that holds every reference code.
+    """
+    if not isinstance(n, int) or n < 1:
+        raise ValueError(f"n must be a positive integer, got {n!r}")
+    _check_matrix("reference", reference)
+    check_choice("kind", kind, ("gaussian", "box"))
+    shape = (n, reference.shape[1])
+    if kind == "gaussian":
+        return torch.randn(shape, dtype=reference.dtype, device=reference.device, generator=generator)
+    lo, hi = reference.min(0).values, reference.max(0).values
+    u = torch.rand(shape, dtype=reference.dtype, device=reference.device, generator=generator)
+    return lo + (hi - lo) * u
+
+
+def prior_radius(latent_dim: int, mass: float = 0.99) -> float:
+    """Radius of the ball around 0 that holds ``mass`` of N(0, I_J): the chi_J quantile.
+
+    ``P(||z|| <= r) = P(J/2, r^2/2)``, the regularised lower incomplete gamma
+    function, inverted by bisection (to about 1e-12).
+    """
+    if not isinstance(latent_dim, int) or latent_dim < 1:
+        raise ValueError(f"latent_dim must be a positive integer, got {latent_dim!r}")
+    if not 0 < mass < 1:
+        raise ValueError(f"mass must lie strictly between 0 and 1, got {mass!r}")
+    half_j = torch.tensor(latent_dim / 2, dtype=torch.float64)
+    lo, hi = 0.0, latent_dim**0.5 + 40.0  # the chi_J tail beyond sqrt(J) + 40 is below 1e-300
+    for _ in range(100):
+        mid = (lo + hi) / 2
+        if float(torch.special.gammainc(half_j, torch.tensor(mid * mid / 2, dtype=torch.float64))) < mass:
+            lo = mid
+        else:
+            hi = mid
+    return (lo + hi) / 2
+
+
+def nearest_distances(a: Tensor, b: Tensor, batch_size: int = 1024) -> Tensor:
+    """Euclidean distance from each row of a (N, K) to its nearest row of b (M, K): (N,)."""
+    _check_matrix("a", a)
+    _check_matrix("b", b, a.shape[1])
+    b = b.to(a.device, a.dtype)
+    return torch.cat([torch.cdist(a[s : s + batch_size], b).min(1).values for s in range(0, a.shape[0], batch_size)])
+
+
+def interpolate(z0: Tensor, z1: Tensor, steps: int) -> Tensor:
+    """``steps`` codes evenly spaced on the segment from z0 to z1 (both (J,)), ends included: (steps, J)."""
+    check_tensor("z0", z0)
+    check_tensor("z1", z1)
+    if z0.shape != z1.shape or z0.dim() != 1:
+        raise ValueError(f"z0 and z1 must both have shape (J,), got {tuple(z0.shape)} and {tuple(z1.shape)}")
+    if not isinstance(steps, int) or steps < 2:
+        raise ValueError(f"steps must be an integer >= 2, got {steps!r}")
+    t = torch.linspace(0, 1, steps, dtype=z0.dtype, device=z0.device)[:, None]
+    return (1 - t) * z0 + t * z1
+
+
+def transform_codes(model: Model, matrix: Tensor, shift: Tensor | None = None) -> Model:
+    """A copy of ``model`` whose codes are ``A z + c`` and whose decoder undoes the map: ``d(A^-1 (z - c))``.
+
+    matrix A: (J, J), shift c: (J,) (default 0). For an AE any invertible A gives
+    the same reconstructions, hence the same loss. For a VAE, A must be a signed
+    permutation and c = 0: only those maps keep the prior N(0, I) and the diagonal
+    family of q(z|x), so the ELBO is unchanged (mu -> A mu, log sigma^2 -> |A| log sigma^2).
+    """
+    _check_model(model)
+    j = model.config.latent_dim
+    check_tensor("matrix", matrix)
+    shift = torch.zeros(j, dtype=matrix.dtype, device=matrix.device) if shift is None else check_tensor("shift", shift)
+    if matrix.shape != (j, j) or shift.shape != (j,):
+        raise ValueError(f"matrix must be ({j}, {j}) and shift ({j},), got {tuple(matrix.shape)}, {tuple(shift.shape)}")
+    a, c = matrix.double(), shift.double()
+    if isinstance(model, VAE):
+        signed_perm = bool(((a == 0) | (a.abs() == 1)).all()) and bool((a.abs().sum(0) == 1).all()) \
+            and bool((a.abs().sum(1) == 1).all())
+        if not signed_perm or bool(c.any()):
+            raise ValueError("for a VAE, matrix must be a signed permutation and shift zero: other maps change "
+                             "the prior N(0, I) or leave the diagonal Gaussian family")
+    inverse = torch.linalg.inv(a)  # raises on a singular matrix
+    new = copy.deepcopy(model)
+    last = new.encoder_head if isinstance(model, VAE) else new.encoder[-1]  # produces the code
+    first = new.decoder[0]  # consumes it
+    with torch.no_grad():
+        # eq. ae-code-symmetry: z' = A z + c and d'(z') = d(A^-1 (z' - c))
+        out = torch.block_diag(a, a.abs()) if isinstance(model, VAE) else a  # VAE head: [mu; logvar]
+        shift_out = torch.cat([c, torch.zeros_like(c)]) if isinstance(model, VAE) else c
+        w_dec = first.weight.double() @ inverse
+        last.bias.copy_(out @ last.bias.double() + shift_out)
+        last.weight.copy_(out @ last.weight.double())
+        first.bias.copy_(first.bias.double() - w_dec @ c)
+        first.weight.copy_(w_dec)
+    return new
+
+
+def bernoulli_entropy(x: Tensor, reduction: str = "mean") -> Tensor:
+    """``-sum_i [x_i log x_i + (1 - x_i) log(1 - x_i)]`` over pixels, x: (B, D) in [0, 1] -> (B,).
+
+    The smallest value the Bernoulli cross-entropy of grey-level images can take
+    (at x_hat = x): cross-entropy = this entropy + sum_i KL(Bern(x_i) || Bern(x_hat_i)).
+    """
+    _check_matrix("x", x)
+    if bool(((x < 0) | (x > 1)).any()):
+        raise ValueError("x must lie in [0, 1]: its pixels are Bernoulli means")
+    # eq. ae-loss-floor, with 0 log 0 = 0 at black and white pixels
+    h = -(torch.xlogy(x, x) + torch.xlogy(1 - x, 1 - x)).sum(-1)
+    return reduce_batch(h, reduction)
+
+
+# --- The principal plane of a cloud of codes -------------------------------------------
+
+
+class CodePlane(NamedTuple):
+    """The plane through the codes' mean spanned by their top two principal axes."""
+
+    mean: Tensor  # (J,)
+    axes: Tensor  # (2, J), orthonormal rows
+    scales: Tensor  # (2,), standard deviation of the codes along each axis
+    explained: Tensor  # (2,), fraction of the codes' total variance along each axis
+
+    def codes(self, a: Tensor, b: Tensor) -> Tensor:
+        """Codes ``mean + a s_1 v_1 + b s_2 v_2`` (a, b in standard deviations, shape (N,)): (N, J)."""
+        return self.mean + (a[:, None] * self.scales[0]) * self.axes[0] + (b[:, None] * self.scales[1]) * self.axes[1]
+
+    def project(self, z: Tensor) -> Tensor:
+        """Coordinates of codes z (N, J) in the plane, in standard deviations: (N, 2)."""
+        return (z - self.mean) @ self.axes.T / self.scales
+
+
+def principal_plane(z: Tensor) -> CodePlane:
+    """The :class:`CodePlane` of codes z (N, J), N >= 3, J >= 2 (principal axes by SVD)."""
+    _check_matrix("z", z)
+    if z.shape[0] < 3 or z.shape[1] < 2:
+        raise ValueError(f"z must hold at least 3 codes of dimension >= 2, got {tuple(z.shape)}")
+    mean = z.mean(0)
+    _, s, v = torch.linalg.svd(z - mean, full_matrices=False)
+    var = s.pow(2) / (z.shape[0] - 1)
+    return CodePlane(mean, v[:2], var[:2].sqrt(), var[:2] / var.sum())
+
+
+def plane_explorer_draw(model: Model, plane: CodePlane, codes: Tensor, labels: Tensor,
+                        title: str = "code", max_points: int = 400) -> Callable[..., Figure]:
+    """A ``draw(a, b)`` for :class:`vae_lib.widgets.Explorer`: decode the code at (a, b) of ``plane``.
+
+    Left, the reference ``codes`` (N, J) projected on the plane, each label of
+    ``labels`` (N,) written at the centroid of its codes, and the current point
+    marked; right, its decoded image.
+    """
+    _check_model(model)
+    _check_matrix("codes", codes, model.config.latent_dim)
+    if labels.shape != codes.shape[:1]:
+        raise ValueError(f"labels must have shape ({codes.shape[0]},), got {tuple(labels.shape)}")
+    keep = torch.linspace(0, codes.shape[0] - 1, min(max_points, codes.shape[0])).long()
+    # precomputed once, drawn every frame: a light cloud of codes and each label at its centroid
+    xy = plane.project(codes.to(plane.mean.device)).cpu()
+    labels = labels.cpu()
+    cloud = xy[keep].numpy()
+    centroids = {int(k): xy[labels == k].mean(0).tolist() for k in labels.unique()}
+
+    def draw(a: float, b: float) -> Figure:
+        z = plane.codes(torch.tensor([a], dtype=plane.mean.dtype), torch.tensor([b], dtype=plane.mean.dtype))
+        image = decode_images(model, z.to(model.device))[0].reshape(28, 28).cpu()
+        fig, (left, right) = plt.subplots(1, 2, figsize=(5.6, 2.8), width_ratios=(1.25, 1))
+        left.scatter(cloud[:, 0], cloud[:, 1], color="0.75", s=2, linewidths=0, antialiased=False)
+        for k, (u, v) in centroids.items():
+            left.text(u, v, str(k), color=plt.cm.tab10(k % 10), fontsize=11, weight="bold", ha="center", va="center")
+        left.plot([a], [b], marker="+", color="black", markersize=14, markeredgewidth=2)
+        left.set(xlim=(-3.5, 3.5), ylim=(-3.5, 3.5), xlabel="axis 1 (std)", ylabel="axis 2 (std)",
+                 title=f"{title}s, principal plane")
+        right.imshow(image.numpy(), cmap="gray_r", vmin=0, vmax=1, interpolation="nearest")
+        right.set(xticks=[], yticks=[], title=f"decoded {title} ({a:g}, {b:g})")
+        fig.subplots_adjust(left=0.11, right=0.98, bottom=0.16, top=0.9, wspace=0.25)  # not tight_layout: 3x slower
+        return fig
+
+    return draw
+
+
+# --- Decoders trained on different data (chapter 2) -----------------------------------
+
+
+def fit_on_subsets(make_model: Callable[[], nn.Module], objective: Objective, x: Tensor,
+                   masks: dict[str, Tensor], *, epochs: int, seed: int = 0, **fit_kwargs) -> dict[str, nn.Module]:
+    """One fresh model per boolean mask (N,) over x (N, D), each trained on its rows only.
+
+    Model ``k`` (in the order of ``masks``) is initialised after ``torch.manual_seed(seed + k)``
+    and shuffled with ``seed + k``, so each gets its own seed; extra arguments go to :func:`fit`.
+    """
+    _check_matrix("x", x)
+    models = {}
+    for k, (name, mask) in enumerate(masks.items()):
+        if mask.dtype != torch.bool or mask.shape != x.shape[:1]:
+            raise ValueError(f"masks[{name!r}] must be a boolean tensor of shape ({x.shape[0]},)")
+        if not bool(mask.any()):
+            raise ValueError(f"masks[{name!r}] selects no rows")
+        torch.manual_seed(seed + k)
+        model = make_model()
+        fit(model, objective, x[mask.to(x.device)], epochs=epochs, seed=seed + k, **fit_kwargs)
+        models[name] = model
+    return models
+
+
+def decoder_disagreement(model_a: Model, model_b: Model, z: Tensor) -> dict[str, float]:
+    """How differently two decoders read the same codes z (N, J), N >= 2; mean |pixel difference|.
+
+    ``across``: between a(z_k) and b(z_k), the same code in both decoders.
+    ``within_a``, ``within_b``: between d(z_k) and d(z_{k+1}), two different
+    codes in one decoder, the scale against which ``across`` is judged.
+    """
+    _check_matrix("z", z)
+    if z.shape[0] < 2:
+        raise ValueError("z must hold at least two codes")
+    ia, ib = decode_images(model_a, z), decode_images(model_b, z).to(model_a.device)
+    gap = lambda p, q: float((p - q).abs().mean())  # noqa: E731
+    return {"across": gap(ia, ib), "within_a": gap(ia, ia.roll(1, 0)), "within_b": gap(ib, ib.roll(1, 0))}
+
+
+__all__ = [
+    "CodePlane",
+    "bernoulli_entropy",
+    "decode_images",
+    "decoder_disagreement",
+    "encode_codes",
+    "fit_on_subsets",
+    "interpolate",
+    "nearest_distances",
+    "plane_explorer_draw",
+    "principal_plane",
+    "prior_radius",
+    "random_codes",
+    "transform_codes",
+]
