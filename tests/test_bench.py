@@ -105,6 +105,8 @@ def test_bench_prints_one_consistent_json_object_last(capsys, keep_threads):
         assert isinstance(r[key], float) and math.isfinite(r[key]) and r[key] > 0, key
     assert r["device"] == "cpu" and r["threads"] == 1 and r["torch"] == torch.__version__
     assert r["n_train"] == 512 and r["data"] == "embedded" and r["flops_per_sample"] == 3_280_000
+    assert len(r["samples_per_s_runs"]) == len(r["baseline_samples_per_s_runs"]) == len(r["gemm_gflops_runs"]) == 1
+    assert len(r["load_average"]) == 2
     # the derived figures are what their definitions say (up to the 2-3 digit rounding of the JSON)
     assert r["train_gflops"] == pytest.approx(r["samples_per_s"] * r["flops_per_sample"] / 1e9, rel=1e-3)
     assert r["fraction_of_gemm"] == pytest.approx(r["train_gflops"] / r["gemm_gflops"], rel=1e-2)
@@ -124,7 +126,8 @@ def test_bench_runs_as_a_module_on_synthetic_data(capsys, keep_threads, monkeypa
 
 
 @pytest.mark.parametrize("kwargs, match", [({"epochs": -1}, "epochs"), ({"repeats": 0}, "repeats"),
-                                           ({"limit": 0}, "limit"), ({"batch_size": 0}, "batch_size")])
+                                           ({"limit": 0}, "limit"), ({"batch_size": 0}, "batch_size"),
+                                           ({"synthetic_n": -5}, "synthetic_n"), ({"threads": 0}, "threads")])
 def test_bench_run_rejects_bad_arguments(kwargs, match, keep_threads):
     with pytest.raises(ValueError, match=match):
         bench.run(**kwargs)
@@ -212,3 +215,17 @@ def test_default_optimizer_is_fused_adam_when_available_and_falls_back(monkeypat
 
     monkeypatch.setattr(torch.optim, "Adam", no_fused)
     assert not _default_optimizer(model, 1e-3).defaults.get("fused")
+
+
+# --- The thread policy -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("cores, expected", [(1, 1), (2, 1), (3, 1), (4, 2), (8, 4), (64, 4)])
+def test_thread_policy_is_half_the_usable_cores_between_one_and_four(cores, expected, monkeypatch, keep_threads):
+    from vae_lib.training import set_threads
+
+    monkeypatch.delenv("VAE_LIB_THREADS", raising=False)
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: set(range(cores)), raising=False)
+    assert set_threads() == expected == torch.get_num_threads()
+    monkeypatch.setenv("VAE_LIB_THREADS", "3")  # the environment overrides the policy
+    assert set_threads() == 3 == torch.get_num_threads()

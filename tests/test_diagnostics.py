@@ -33,6 +33,12 @@ def test_encode_moments_and_reconstruct_match_the_model_in_one_pass():
     torch.testing.assert_close(logvar, ref_logvar.detach())
     assert not mu.requires_grad
     torch.testing.assert_close(dg.reconstruct(model, x), torch.sigmoid(model.decode(ref_mu)).detach())
+    # sampled: the same draws as the model's own forward pass with an equally seeded generator
+    sampled = dg.reconstruct(model, x, sample=True, generator=torch.Generator().manual_seed(5))
+    with torch.no_grad():
+        logits, _, _ = model(x, generator=torch.Generator().manual_seed(5))
+    torch.testing.assert_close(sampled, torch.sigmoid(logits))
+    assert not torch.allclose(sampled, dg.reconstruct(model, x))
 
 
 @pytest.mark.parametrize("seed", SEEDS)
@@ -63,6 +69,8 @@ def test_kl_per_unit_matches_torch_distributions_and_sums_to_the_kl(seed):
     ref = kl_divergence(Normal(mu, torch.exp(0.5 * logvar)), Normal(0.0, 1.0)).mean(0)
     torch.testing.assert_close(ours, ref, rtol=1e-12, atol=1e-12)
     torch.testing.assert_close(ours.sum(), kl_diag_gaussian_to_standard_normal(mu, logvar, reduction="mean"))
+    one = kl_divergence(Normal(mu[0], torch.exp(0.5 * logvar[0])), Normal(0.0, 1.0))  # a single image: (J,)
+    torch.testing.assert_close(dg.kl_per_unit(mu[:1], logvar[:1]), one, rtol=1e-12, atol=1e-12)
 
 
 def test_encoder_statistics_reject_bad_input():

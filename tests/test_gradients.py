@@ -63,6 +63,15 @@ def test_reparameterised_single_samples_follow_the_chain_rule():
     assert torch.allclose(g.logvar, 2 * (z - A) * eps * sigma / 2, atol=1e-12)  # df/dz * dz/dlogvar
 
 
+def test_score_function_single_samples_weight_the_score_by_f():
+    g = gr.score_function_gradients(_quadratic, MU, LOGVAR, 50, torch.Generator().manual_seed(5), baseline=0.7)
+    eps = torch.randn(50, 2, dtype=F64, generator=torch.Generator().manual_seed(5))
+    z = MU + LOGVAR.mul(0.5).exp() * eps
+    weight = (_quadratic(z) - 0.7)[:, None]
+    assert torch.allclose(g.mu, weight * eps / LOGVAR.mul(0.5).exp(), atol=1e-12)  # eps_j / sigma_j
+    assert torch.allclose(g.logvar, weight * 0.5 * (eps**2 - 1), atol=1e-12)  # (eps_j^2 - 1) / 2
+
+
 @pytest.mark.parametrize("estimator", ["reparameterised", "score-function"])
 def test_estimators_are_unbiased_for_a_quadratic(estimator):
     fn = gr.reparameterised_gradients if estimator == "reparameterised" else gr.score_function_gradients
@@ -154,3 +163,12 @@ def test_bad_inputs_are_named():
         gr.ascend_elbo(_quadratic, MU, LOGVAR, estimator="reinforce", steps=1, lr=0.1, n_samples=2)
     with pytest.raises(ValueError, match="samples"):
         gr.summarise(torch.zeros(1, 2, dtype=F64))
+
+
+def test_ascent_without_data_term_returns_to_the_prior():
+    """With f = 0 the ELBO is -KL(q || N(0, I)): its exact KL gradient must lead q back to the prior."""
+    mus, logvars = gr.ascend_elbo(lambda z: 0.0 * z.sum(-1), torch.tensor([1.0, -1.0], dtype=F64),
+                                  torch.tensor([-1.0, 1.0], dtype=F64), estimator="reparameterised", steps=400,
+                                  lr=0.05, n_samples=2, generator=torch.Generator().manual_seed(12))
+    assert torch.allclose(mus[-1], torch.zeros(2, dtype=F64), atol=1e-3)
+    assert torch.allclose(logvars[-1], torch.zeros(2, dtype=F64), atol=1e-3)

@@ -46,8 +46,8 @@ def quad(f, a=-np.inf, b=np.inf) -> float:
 
 @pytest.fixture(scope="module")
 def reverse_fits() -> tuple[kl_fits.GaussianFit, kl_fits.GaussianFit]:
-    left = kl_fits.fit_gaussian(TARGET, "reverse", mu0=-1.0, logvar0=0.0, steps=300, lr=0.05)
-    right = kl_fits.fit_gaussian(TARGET, "reverse", mu0=1.0, logvar0=0.0, steps=300, lr=0.05)
+    left = kl_fits.fit_gaussian(TARGET, "reverse", mu0=-1.0, logvar0=0.0, steps=300, lr=0.2)
+    right = kl_fits.fit_gaussian(TARGET, "reverse", mu0=1.0, logvar0=0.0, steps=300, lr=0.2)
     return left, right
 
 
@@ -237,7 +237,7 @@ def test_moment_matching_is_the_forward_minimum():
     assert float(theta.grad.norm()) < 1e-8
     for dm, dv in ((0.05, 0), (-0.05, 0), (0, 0.05), (0, -0.05)):
         assert float(kl_fits.kl_to_gaussian(TARGET, fit.mu + dm, fit.logvar + dv, "forward")) > fit.kl
-    gd = kl_fits.fit_gaussian(TARGET, "forward", mu0=0.0, logvar0=0.0, steps=300, lr=0.05)
+    gd = kl_fits.fit_gaussian(TARGET, "forward", mu0=0.0, logvar0=0.0, steps=300, lr=0.2)
     assert gd.mu == pytest.approx(fit.mu, abs=1e-4) and gd.logvar == pytest.approx(fit.logvar, abs=1e-4)
     assert gd.path.shape == (301, 2) and fit.path.shape == (1, 2)
 

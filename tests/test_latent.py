@@ -6,6 +6,7 @@ Normal samples), closed-form derivatives, or Monte Carlo with a stated tolerance
 """
 from __future__ import annotations
 
+import io
 import math
 
 import matplotlib.pyplot as plt
@@ -219,7 +220,7 @@ def test_plane_explorer_draws_the_decoded_plane_code():
     draw = latent.plane_explorer_draw(ae, plane, codes, torch.arange(50) % 10)
     fig = draw(1.0, -2.0)
     assert isinstance(fig, Figure)
-    shown = torch.from_numpy(np.asarray(fig.axes[1].images[0].get_array())).float()
+    shown = torch.from_numpy(np.asarray(draw.axes[1].images[0].get_array())).float()
     expected = latent.decode_images(ae, plane.codes(torch.tensor([1.0]), torch.tensor([-2.0])))[0].reshape(28, 28)
     torch.testing.assert_close(shown, expected)
     with pytest.raises(ValueError, match="labels must have shape"):
@@ -255,12 +256,13 @@ def test_sample_cloud_points_are_mu_plus_sigma_eps():
     eps = torch.randn(40, 2)
     draw = eg.sample_cloud_draw(eps, mu_2=0.5)
     fig = draw(1.0, 0.4, -1.0)
-    points = torch.from_numpy(np.asarray(fig.axes[0].collections[0].get_offsets())).double()
+    assert isinstance(fig, Figure)
+    points = torch.from_numpy(np.asarray(draw.axes.collections[0].get_offsets())).double()
     sigma = torch.exp(0.5 * torch.tensor([0.4, -1.0], dtype=torch.float64))
     torch.testing.assert_close(points, torch.tensor([1.0, 0.5], dtype=torch.float64) + sigma * eps.double())
     q = Normal(torch.tensor([1.0, 0.5]), sigma.float())
     kl = float(kl_divergence(q, Normal(torch.zeros(2), torch.ones(2))).sum())
-    assert f"{kl:.2f} nats" in fig.axes[0].get_title()
+    assert f"{kl:.2f} nats" in draw.axes.get_title()
     with pytest.raises(ValueError, match=r"eps must have shape \(N, 2\)"):
         eg.sample_cloud_draw(torch.randn(5, 3))
 
@@ -363,6 +365,29 @@ def test_decoder_disagreement_against_a_direct_computation():
     assert latent.decoder_disagreement(a, a, z)["across"] == 0.0
     with pytest.raises(ValueError, match="at least two codes"):
         latent.decoder_disagreement(a, b, z[:1])
+
+
+# --- fast explorer frames ----------------------------------------------------------------------
+
+
+def _pixels(fig: Figure) -> np.ndarray:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=72)
+    return plt.imread(io.BytesIO(buf.getvalue()))
+
+
+def test_blitted_frames_match_a_full_redraw():
+    eps = torch.randn(100, 2)
+    draw = eg.sample_cloud_draw(eps)
+    frame = _pixels(draw(1.0, 0.5, -1.0))
+    ax = draw.axes
+    for artist in [*ax.collections, *ax.patches, ax.title]:
+        artist.set_animated(False)
+    full = _pixels(ax.figure)
+    assert frame.shape == full.shape  # exactly the original figure's pixels
+    differ = np.abs(frame - full).max(-1) > 0.1
+    assert differ.mean() < 0.01  # the same picture, up to what overlaps the legend
+    assert np.abs(_pixels(draw(-1.0, 0.5, -1.0)) - frame).max() > 0.5  # and frames do change
 
 
 # --- diagrams -------------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ import pytest
 import torch
 from torch.distributions import MultivariateNormal, Normal, kl_divergence
 
+import vae_lib.bayes_rewrite as br
 import vae_lib.linear_gaussian as lg
 from vae_lib import reparameterize
 from vae_lib.objectives import kl_diag_gaussian_to_standard_normal
@@ -132,8 +133,8 @@ def _reference_kl(model, x, mu, cov):
 def test_rewrite_chain_closed_form_every_line_equals_the_kl(case):
     model, x, mu, logvar = case
     cov = lg.diag_cov(logvar)
-    lines = lg.rewrite_chain_closed_form(model, x[0], mu, cov)
-    assert tuple(lines) == lg.REWRITE_LINES
+    lines = br.rewrite_chain_closed_form(model, x[0], mu, cov)
+    assert tuple(lines) == br.REWRITE_LINES
     ref = _reference_kl(model, x[0], mu, cov)
     for label, value in lines.items():
         assert abs(value - ref) < 1e-9, label
@@ -144,7 +145,7 @@ def test_rewrite_chain_by_quadrature(case):
     cov = lg.diag_cov(logvar)
     nodes, w = _quadrature_rule(model, x[0], mu, cov)
     ref = _reference_kl(model, x[0], mu, cov)
-    for label, contrib in lg.rewrite_chain_contributions(model, x[0], mu, cov, nodes, w).items():
+    for label, contrib in br.rewrite_chain_contributions(model, x[0], mu, cov, nodes, w).items():
         assert abs(contrib.sum() - ref) < 1e-8, label
 
 
@@ -154,7 +155,7 @@ def test_rewrite_chain_by_monte_carlo_within_five_standard_errors(case):
     n = 100_000
     z = reparameterize(mu.expand(n, 2), logvar.expand(n, 2), torch.Generator().manual_seed(3))
     ref = _reference_kl(model, x[0], mu, cov)
-    lines = lg.rewrite_chain_contributions(model, x[0], mu, cov, z, torch.full((n,), 1.0 / n, dtype=F64))
+    lines = br.rewrite_chain_contributions(model, x[0], mu, cov, z, torch.full((n,), 1.0 / n, dtype=F64))
     for label, contrib in lines.items():
         se = (n * contrib).std() / math.sqrt(n)
         assert 0 < se < 0.1 and abs(contrib.sum() - ref) < 5 * se, label
@@ -226,6 +227,19 @@ def test_bad_inputs_are_named():
     with pytest.raises(ValueError, match="J <= 3"):
         lg.grid_rule(torch.zeros(4, dtype=F64), torch.ones(4, dtype=F64))
     with pytest.raises(ValueError, match="nodes must be"):
-        lg.rewrite_chain_contributions(model, torch.zeros(5, dtype=F64), torch.zeros(2, dtype=F64),
+        br.rewrite_chain_contributions(model, torch.zeros(5, dtype=F64), torch.zeros(2, dtype=F64),
                                        torch.eye(2, dtype=F64), torch.zeros(3, 2, dtype=F64),
                                        torch.ones(4, dtype=F64))
+
+
+def test_mean_field_gap_for_two_latents_depends_on_the_correlation_alone(case):
+    """eq. mean-field-gap: for J = 2 the best diagonal q falls -log(1 - rho^2)/2 short of log p(x)."""
+    model, x, _, _ = case
+    _, post_cov = model.posterior(x[0])
+    rho = post_cov[0, 1] / post_cov.diagonal().prod().sqrt()
+    mu, logvar = model.mean_field_optimum(x[0])
+    gap = model.log_evidence(x[0]) - model.elbo(x[0], mu, lg.diag_cov(logvar))
+    assert abs(gap + 0.5 * torch.log(1 - rho**2)) < 1e-10
+    precision = torch.linalg.inv(post_cov)
+    general = 0.5 * (torch.log(precision.diagonal()).sum() - torch.logdet(precision))
+    assert abs(gap - general) < 1e-10

@@ -108,6 +108,7 @@ def _markdown(doc: str) -> str:
     return "\n\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
 
 
+@lru_cache(maxsize=None)
 def parse(doc: str) -> Parsed:
     out = Parsed([], [], [], [])
     _walk(_markdown(doc), out)
@@ -115,11 +116,13 @@ def parse(doc: str) -> Parsed:
 
 
 def toc_docs() -> list[str]:
+    """Every document of the book, in reading order (nested sections included)."""
     toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
-    docs = [toc["root"]]
-    for part in toc["parts"]:
-        docs += [entry["file"] for entry in part["chapters"]]
-    return docs
+
+    def files(entries: list[dict]) -> list[str]:
+        return [f for e in entries for f in [e["file"]] + files(e.get("sections", []))]
+
+    return [toc["root"]] + [f for part in toc["parts"] for f in files(part["chapters"])]
 
 
 def label_homes() -> dict[str, list[str]]:
@@ -163,6 +166,11 @@ def test_toc_has_intro_six_chapters_and_the_reference_part():
     assert files == [CHAPTERS, REFERENCE_PAGES]
     for doc in toc_docs():
         _path(doc)  # raises if the source is missing
+
+
+def test_intro_maps_every_chapter():
+    linked = {resolve_doc("intro", t) for name, t in parse("intro").roles if name == "doc"}
+    assert set(CHAPTERS) <= linked, f"intro.md does not link {sorted(set(CHAPTERS) - linked)}"
 
 
 # --- Labels and references --------------------------------------------------------------

@@ -26,16 +26,16 @@ import torch
 from torch import Tensor
 
 from ._checks import check_positive_number, check_same, check_tensor
-from .models import VAE
+from .models import VAE, reparameterize
 
 LOG_2PI = math.log(2 * math.pi)
 ACTIVITY_THRESHOLD = 0.01  # Burda et al. (2016): a unit is active when A_u > 10^-2
 
 
-def _check_codes(name: str, t: object) -> Tensor:
+def _check_codes(name: str, t: object, min_rows: int = 2) -> Tensor:
     check_tensor(name, t)
-    if t.dim() != 2 or t.shape[0] < 2:
-        raise ValueError(f"{name} must have shape (N, J) with N >= 2 examples, got {tuple(t.shape)}")
+    if t.dim() != 2 or t.shape[0] < min_rows:
+        raise ValueError(f"{name} must have shape (N, J) with N >= {min_rows} examples, got {tuple(t.shape)}")
     return t
 
 
@@ -62,10 +62,17 @@ def encode_moments(model: VAE, x: Tensor, batch_size: int = 1000) -> tuple[Tenso
 
 
 @torch.no_grad()
-def reconstruct(model: VAE, x: Tensor) -> Tensor:
-    """Pixel means ``sigmoid(f(mu(x)))`` decoded from the encoder mean: x (N, D) -> (N, D)."""
-    mu, _ = encode_moments(model, x)
-    return torch.sigmoid(model.decode(mu))
+def reconstruct(model: VAE, x: Tensor, sample: bool = False, generator: torch.Generator | None = None) -> Tensor:
+    """Pixel means ``sigmoid(f(z))`` of reconstructions: x (N, D) -> (N, D).
+
+    ``z = mu(x)`` by default; with ``sample=True``, one ``z ~ q(z|x)`` per image (what the
+    loss sees in training). The two differ for a collapsed model: its ``mu(x)`` is ~0 for
+    every x, a point that a J-dimensional N(0, I) code almost never visits (its length
+    concentrates near sqrt(J)), so the decoder was never trained there.
+    """
+    mu, logvar = encode_moments(model, x)
+    z = reparameterize(mu, logvar, generator) if sample else mu
+    return torch.sigmoid(model.decode(z))
 
 
 def unit_activity(mu: Tensor) -> Tensor:
@@ -89,7 +96,7 @@ def kl_per_unit(mu: Tensor, logvar: Tensor) -> Tensor:
 
     The J values sum to the mean of ``kl_diag_gaussian_to_standard_normal`` (nats per image).
     """
-    _check_codes("mu", mu)
+    _check_codes("mu", mu, min_rows=1)
     check_tensor("logvar", logvar)
     check_same(("mu", "logvar"), mu, logvar)
     # eq. kl-closed-form, one term of the sum over j, then the mean over examples

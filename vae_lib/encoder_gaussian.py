@@ -17,6 +17,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Circle, Ellipse
 from torch import Tensor
 
+from ._blit import DPI, BlitFigure
 from ._checks import check_tensor
 from .objectives import kl_diag_gaussian_to_standard_normal, kl_logstd_to_standard_normal, source_penalty
 
@@ -29,12 +30,26 @@ def sample_cloud_draw(eps: Tensor, mu_2: float = 0.0) -> Callable[..., Figure]:
     Each point keeps its colour (the angle of its eps) as the sliders move, so
     the cloud visibly shifts and stretches rather than being redrawn; the
     contours of N(0, I) at 1 and 2 standard deviations are shown for reference.
+    Frames are 72 dpi pictures; ``draw.axes`` is the axes they are drawn from.
     """
     check_tensor("eps", eps)
     if eps.dim() != 2 or eps.shape[1] != 2:
         raise ValueError(f"eps must have shape (N, 2), got {tuple(eps.shape)}")
     eps = eps.detach().double().cpu()
     hue = torch.atan2(eps[:, 1], eps[:, 0]).numpy()
+    fig = Figure(figsize=(4.4, 3.0), dpi=DPI)  # not a pyplot figure: only the frames are shown
+    ax = fig.subplots()
+    for r in (1, 2):
+        ax.add_patch(Circle((0, 0), r, fill=False, ls="--", color="grey", lw=1))
+    ellipses = [ax.add_patch(Ellipse((0, 0), 1, 1, fill=False, color="black", lw=1.2)) for _ in (1, 2)]
+    points = ax.scatter(eps[:, 0].numpy(), eps[:, 1].numpy(), c=hue, cmap="hsv", s=6)
+    ax.plot([], [], ls="--", color="grey", label="p(z) = N(0, I)")
+    ax.plot([], [], color="black", label="q(z|x)")
+    ax.set(xlim=(-6, 6), ylim=(-4, 4), aspect="equal", xlabel="$z_1$", ylabel="$z_2$")
+    ax.legend(loc="upper right", fontsize=8)
+    ax.set_title(" ")
+    fig.subplots_adjust(left=0.12, right=0.98, bottom=0.14, top=0.9)
+    frames = BlitFigure(fig, [points, *ellipses, ax.title])
 
     def draw(mu_1: float, logvar_1: float, logvar_2: float) -> Figure:
         mu = torch.tensor([mu_1, mu_2], dtype=torch.float64)
@@ -42,20 +57,13 @@ def sample_cloud_draw(eps: Tensor, mu_2: float = 0.0) -> Callable[..., Figure]:
         sigma = torch.exp(0.5 * logvar)
         z = mu + sigma * eps  # eq. reparameterisation
         kl = float(kl_diag_gaussian_to_standard_normal(mu, logvar))
-        fig, ax = plt.subplots(figsize=(5, 3.4))
-        for r in (1, 2):
-            ax.add_patch(Circle((0, 0), r, fill=False, ls="--", color="grey", lw=1))
-            ax.add_patch(Ellipse(mu.tolist(), 2 * r * float(sigma[0]), 2 * r * float(sigma[1]),
-                                 fill=False, color="black", lw=1.2))
-        ax.scatter(z[:, 0].numpy(), z[:, 1].numpy(), c=hue, cmap="hsv", s=6)
-        ax.plot([], [], ls="--", color="grey", label="p(z) = N(0, I)")
-        ax.plot([], [], color="black", label="q(z|x)")
-        ax.set(xlim=(-6, 6), ylim=(-4, 4), aspect="equal", xlabel="$z_1$", ylabel="$z_2$",
-               title=f"KL(q || p) = {kl:.2f} nats")
-        ax.legend(loc="upper right", fontsize=8)
-        fig.subplots_adjust(left=0.12, right=0.98, bottom=0.14, top=0.9)
-        return fig
+        points.set_offsets(z.numpy())
+        for r, ellipse in zip((1, 2), ellipses):
+            ellipse.set(center=mu.tolist(), width=2 * r * float(sigma[0]), height=2 * r * float(sigma[1]))
+        ax.set_title(f"KL(q || p) = {kl:.2f} nats")
+        return frames.render()
 
+    draw.axes = ax  # type: ignore[attr-defined]  # for tests and for readers who want the live artists
     return draw
 
 

@@ -1,9 +1,11 @@
 """The latent space of the AE and the VAE: codes, random codes, planes, interpolations.
 
 Introduced in chapter 1 (the auto-encoder's codes, decoding random codes, the
-latent explorer) and chapter 2 (two decoders trained on different data). Codes are ``e(x)`` for an :class:`~vae_lib.AutoEncoder`
-and the encoder mean ``mu(x)`` for a :class:`~vae_lib.VAE`; images are pixel
-means in [0, 1], ``sigmoid`` of the decoder's logits.
+latent explorer, the symmetry of the codes) and chapter 2 (sampled codes, two
+decoders trained on different data). Codes are ``e(x)`` for an
+:class:`~vae_lib.AutoEncoder` and the encoder mean ``mu(x)`` for a
+:class:`~vae_lib.VAE`; images are pixel means in [0, 1], ``sigmoid`` of the
+decoder's logits.
 """
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ import torch
 from matplotlib.figure import Figure
 from torch import Tensor, nn
 
+from ._blit import DPI, BlitFigure
 from ._checks import check_choice, check_tensor, reduce_batch
 from .models import VAE, AutoEncoder, reparameterize
 from .training import Objective, fit
@@ -65,6 +68,7 @@ def decode_images(model: Model, z: Tensor, batch_size: int = 1000) -> Tensor:
     _check_model(model)
     _check_matrix("z", z, model.config.latent_dim)
     z = z.to(model.device)
+    # eq. ae-decoder: x_hat = sigmoid(f(z))
     return torch.cat([torch.sigmoid(model.decode(z[s : s + batch_size])) for s in range(0, z.shape[0], batch_size)])
 
 
@@ -216,34 +220,41 @@ def plane_explorer_draw(model: Model, plane: CodePlane, codes: Tensor, labels: T
 
     Left, the reference ``codes`` (N, J) projected on the plane, each label of
     ``labels`` (N,) written at the centroid of its codes, and the current point
-    marked; right, its decoded image.
+    marked; right, its decoded image. Frames are 72 dpi pictures; ``draw.axes``
+    holds the two axes they are drawn from.
     """
     _check_model(model)
     _check_matrix("codes", codes, model.config.latent_dim)
     if labels.shape != codes.shape[:1]:
         raise ValueError(f"labels must have shape ({codes.shape[0]},), got {tuple(labels.shape)}")
     keep = torch.linspace(0, codes.shape[0] - 1, min(max_points, codes.shape[0])).long()
-    # precomputed once, drawn every frame: a light cloud of codes and each label at its centroid
+    # drawn once into the frames' background: a light cloud of codes and each label at its centroid
     xy = plane.project(codes.to(plane.mean.device)).cpu()
     labels = labels.cpu()
     cloud = xy[keep].numpy()
     centroids = {int(k): xy[labels == k].mean(0).tolist() for k in labels.unique()}
 
+    fig = Figure(figsize=(5.6, 2.8), dpi=DPI)  # not a pyplot figure: only the frames are shown
+    left, right = fig.subplots(1, 2, width_ratios=(1.25, 1))
+    left.scatter(cloud[:, 0], cloud[:, 1], color="0.75", s=2, linewidths=0, antialiased=False)
+    for k, (u, v) in centroids.items():
+        left.text(u, v, str(k), color=plt.cm.tab10(k % 10), fontsize=11, weight="bold", ha="center", va="center")
+    (marker,) = left.plot([0], [0], marker="+", color="black", markersize=14, markeredgewidth=2)
+    left.set(xlim=(-3.5, 3.5), ylim=(-3.5, 3.5), xlabel="axis 1 (std)", ylabel="axis 2 (std)",
+             title=f"{title}s, principal plane")
+    image = right.imshow(torch.zeros(28, 28).numpy(), cmap="gray_r", vmin=0, vmax=1, interpolation="nearest")
+    right.set(xticks=[], yticks=[], title=" ")
+    fig.subplots_adjust(left=0.11, right=0.98, bottom=0.16, top=0.9, wspace=0.25)
+    frames = BlitFigure(fig, [marker, image, *right.spines.values(), right.title])  # spines over the image
+
     def draw(a: float, b: float) -> Figure:
         z = plane.codes(torch.tensor([a], dtype=plane.mean.dtype), torch.tensor([b], dtype=plane.mean.dtype))
-        image = decode_images(model, z.to(model.device))[0].reshape(28, 28).cpu()
-        fig, (left, right) = plt.subplots(1, 2, figsize=(5.6, 2.8), width_ratios=(1.25, 1))
-        left.scatter(cloud[:, 0], cloud[:, 1], color="0.75", s=2, linewidths=0, antialiased=False)
-        for k, (u, v) in centroids.items():
-            left.text(u, v, str(k), color=plt.cm.tab10(k % 10), fontsize=11, weight="bold", ha="center", va="center")
-        left.plot([a], [b], marker="+", color="black", markersize=14, markeredgewidth=2)
-        left.set(xlim=(-3.5, 3.5), ylim=(-3.5, 3.5), xlabel="axis 1 (std)", ylabel="axis 2 (std)",
-                 title=f"{title}s, principal plane")
-        right.imshow(image.numpy(), cmap="gray_r", vmin=0, vmax=1, interpolation="nearest")
-        right.set(xticks=[], yticks=[], title=f"decoded {title} ({a:g}, {b:g})")
-        fig.subplots_adjust(left=0.11, right=0.98, bottom=0.16, top=0.9, wspace=0.25)  # not tight_layout: 3x slower
-        return fig
+        image.set_data(decode_images(model, z.to(model.device))[0].reshape(28, 28).cpu().numpy())
+        marker.set_data([a], [b])
+        right.set_title(f"decoded {title} ({a:g}, {b:g})")
+        return frames.render()
 
+    draw.axes = (left, right)  # type: ignore[attr-defined]  # for tests and for readers
     return draw
 
 

