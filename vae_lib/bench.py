@@ -285,7 +285,8 @@ def main(argv: list[str] | None = None) -> dict:
           f"({100 * r['fraction_of_gemm']:.0f}% of the matmul throughput, {r['gemm_gflops']:.1f} GFLOP/s)")
     print(f"DataLoader loop  {r['baseline_samples_per_s']:>10.0f} samples/s  (vae_lib is {r['speedup']:.2f}x)")
     if r["epochs"]:
-        print(f"{r['epochs']} epochs in {r['train_seconds']:.1f} s: held-out -ELBO {r['heldout_neg_elbo']:.1f} nats/image")
+        print(f"{r['epochs']} epochs in {r['train_seconds']:.1f} s: "
+              f"held-out -ELBO {r['heldout_neg_elbo']:.1f} nats/image")
     if a.json:
         print(json.dumps(result))
     return result
