@@ -4,7 +4,7 @@
 export VAE_LIB_NO_PROGRESS := 1
 export PYTHONHASHSEED := 0
 
-BUILD_SITE := .venv/bin/jupyter-book build . -W -n --keep-going
+BUILD_SITE := .venv/bin/jupyter-book build . --all -W -n --keep-going
 
 env:
 	bash scripts/env.sh
