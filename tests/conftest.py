@@ -3,11 +3,13 @@ from __future__ import annotations
 
 import os
 
-os.environ.setdefault("MPLBACKEND", "Agg")  # before anything imports pyplot
-os.environ.setdefault("VAE_LIB_NO_PROGRESS", "1")
-
+import matplotlib
 import pytest
 import torch
+
+# Headless plots in this process only: an MPLBACKEND variable would be inherited by
+# nbval's kernels and stop the chapters' figures from being displayed.
+matplotlib.use("Agg")
 
 torch.set_num_threads(1)  # other jobs share the cores; one thread is also the fastest here
 

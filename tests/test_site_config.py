@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT / "_ext"))
 import book_site  # noqa: E402  (the local Sphinx extension under test)
 
 WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.y*ml"))
-BUILD = "jupyter-book build . -W -n --keep-going"
+BUILD = "jupyter-book build . --all -W -n --keep-going"
 
 
 def config() -> dict:
