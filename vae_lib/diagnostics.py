@@ -26,9 +26,9 @@ import torch
 from torch import Tensor
 
 from ._checks import check_positive_number, check_same, check_tensor
+from .objectives import LOG_2PI
 from .models import VAE, reparameterize
 
-LOG_2PI = math.log(2 * math.pi)
 ACTIVITY_THRESHOLD = 0.01  # Burda et al. (2016): a unit is active when A_u > 10^-2
 
 

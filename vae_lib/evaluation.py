@@ -13,7 +13,7 @@ from torch import Tensor
 
 from ._checks import check_tensor
 from .models import VAE
-from .objectives import LOG_2PI, bernoulli_log_likelihood, negative_elbo
+from .objectives import bernoulli_log_likelihood, negative_elbo, normal_log_prob
 
 
 @torch.no_grad()
@@ -36,11 +36,6 @@ def heldout_elbo(model: VAE, x: Tensor, batch_size: int = 1000, seed: int = 0) -
     return {"elbo": -loss, "reconstruction": rec, "kl": kl}
 
 
-def _log_normal(z: Tensor, mu: Tensor, logvar: Tensor) -> Tensor:
-    """log N(z; mu, diag exp(logvar)) summed over the last dimension."""
-    return -0.5 * (LOG_2PI + logvar + (z - mu).pow(2) * torch.exp(-logvar)).sum(-1)
-
-
 @torch.no_grad()
 def log_importance_weights(model: VAE, x: Tensor, k: int, generator: torch.Generator | None = None) -> Tensor:
     """log w_i = log p(x|z_i) + log p(z_i) - log q(z_i|x), z_i ~ q(z|x); x: (B, D) -> (k, B)."""
@@ -50,8 +45,8 @@ def log_importance_weights(model: VAE, x: Tensor, k: int, generator: torch.Gener
     logits = model.decode(z.reshape(-1, mu.shape[-1])).reshape(k, *x.shape)
     log_px_z = bernoulli_log_likelihood(x.expand(k, *x.shape).reshape(-1, x.shape[-1]),
                                         logits.reshape(-1, x.shape[-1]), reduction="none").reshape(k, -1)
-    log_pz = _log_normal(z, torch.zeros_like(z), torch.zeros_like(z))
-    log_qz = _log_normal(z, mu, logvar)
+    log_pz = normal_log_prob(z, torch.zeros_like(z), torch.zeros_like(z)).sum(-1)
+    log_qz = normal_log_prob(z, mu, logvar).sum(-1)
     return log_px_z + log_pz - log_qz
 
 

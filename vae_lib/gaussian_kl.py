@@ -20,33 +20,10 @@ from matplotlib.figure import Figure
 from torch import Tensor
 
 from ._checks import check_tensor
-from .objectives import kl_diag_gaussian_to_standard_normal, kl_diag_gaussians
-
-LOG_2PI = math.log(2 * math.pi)
-
-
-def _as_tensor(name: str, value: float | Tensor) -> Tensor:
-    """A float64 tensor from a number, or a floating tensor checked as such."""
-    if isinstance(value, Tensor):
-        return check_tensor(name, value)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise TypeError(f"{name} must be a finite number or a floating-point tensor, got {value!r}")
-    return torch.tensor(float(value), dtype=torch.float64)
+from .objectives import LOG_2PI, _as_tensor, kl_diag_gaussian_to_standard_normal, kl_diag_gaussians, normal_log_prob
 
 
 # --- Densities and the two terms of the closed form ------------------------------------
-
-
-def normal_log_prob(x: Tensor, mu: float | Tensor, logvar: float | Tensor) -> Tensor:
-    """Elementwise ``log N(x; mu, exp(logvar))``; the three arguments broadcast.
-
-    Summing the result over a last dimension of size J gives the log density of
-    a diagonal Gaussian in J dimensions.
-    """
-    check_tensor("x", x)
-    mu, logvar = _as_tensor("mu", mu), _as_tensor("logvar", logvar)
-    # eq. gaussian-log-density: -1/2 [log 2 pi + log sigma^2 + (x - mu)^2 / sigma^2]
-    return -0.5 * (LOG_2PI + logvar + (x - mu).pow(2) * torch.exp(-logvar))
 
 
 def _check_pair(mu: Tensor, logvar: Tensor) -> None:

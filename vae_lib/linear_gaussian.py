@@ -18,8 +18,8 @@ import torch
 from torch import Tensor
 
 from ._checks import check_positive_number, check_tensor
+from .objectives import LOG_2PI
 
-LOG_2PI = math.log(2 * math.pi)
 
 # --- Gaussians with a full covariance ----------------------------------------------------
 

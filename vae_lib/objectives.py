@@ -32,6 +32,30 @@ from ._checks import (
 LOG_2PI = math.log(2 * math.pi)
 
 
+# --- The Gaussian density ----------------------------------------------------------------
+
+
+def _as_tensor(name: str, value: float | Tensor) -> Tensor:
+    """A float64 tensor from a number, or a floating tensor checked as such."""
+    if isinstance(value, Tensor):
+        return check_tensor(name, value)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise TypeError(f"{name} must be a finite number or a floating-point tensor, got {value!r}")
+    return torch.tensor(float(value), dtype=torch.float64)
+
+
+def normal_log_prob(x: Tensor, mu: float | Tensor, logvar: float | Tensor) -> Tensor:
+    """Elementwise ``log N(x; mu, exp(logvar))``; the three arguments broadcast.
+
+    Summing the result over a last dimension of size J gives the log density of
+    a diagonal Gaussian in J dimensions.
+    """
+    check_tensor("x", x)
+    mu, logvar = _as_tensor("mu", mu), _as_tensor("logvar", logvar)
+    # eq. log-q-diagonal, one unit: -1/2 [log 2 pi + log sigma^2 + (x - mu)^2 / sigma^2]
+    return -0.5 * (LOG_2PI + logvar + (x - mu).pow(2) * torch.exp(-logvar))
+
+
 # --- KL divergence: the definitions -------------------------------------------------
 
 
@@ -321,6 +345,7 @@ __all__ = [
     "kl_logstd_to_standard_normal",
     "kl_monte_carlo",
     "kl_quadrature",
+    "normal_log_prob",
     "negative_elbo",
     "source_eq8_equivalent_variance",
     "source_eq8_loss",
