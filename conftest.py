@@ -3,8 +3,33 @@
 nbval starts each notebook's kernel from this process, which inherits these
 variables: no progress bars (they would differ from the stored outputs) and a
 fixed hash seed, whichever way pytest is invoked.
+
+It also teaches nbval the book's two kinds of output (CONTRIBUTING.md): exact
+outputs are compared as text, strictly; a learned number glued with
+``vae_lib.book.claim`` is compared with its stored value within its tolerance.
 """
 import os
 
 os.environ.setdefault("VAE_LIB_NO_PROGRESS", "1")
 os.environ.setdefault("PYTHONHASHSEED", "0")
+
+try:
+    import nbval.plugin as _nbval
+except ImportError:  # nbval is only needed for the chapters
+    _nbval = None
+
+if _nbval is not None:
+    from vae_lib.book import reconcile_claims
+
+    _strict_compare = _nbval.IPyNbCell.compare_outputs
+
+    def _compare_with_claims(self, test, ref, skip_compare=None):
+        test, problems = reconcile_claims(test, ref)
+        same = _strict_compare(self, test, ref, skip_compare)
+        if problems:
+            refresh = f".venv/bin/python scripts/execute.py {os.path.relpath(str(self.fspath))}"
+            self.comparison_traceback.extend(
+                [*problems, f"If the change is intended, re-execute the chapter: {refresh}"])
+        return same and not problems
+
+    _nbval.IPyNbCell.compare_outputs = _compare_with_claims

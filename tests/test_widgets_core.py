@@ -105,6 +105,18 @@ def test_the_live_widget_builds():
     assert bytes(image.value) == base64.b64decode(e._frame({"s": 3.0, "t": 1.0}))
 
 
+def test_the_live_view_needs_nothing_from_ipywidgets_8(monkeypatch):
+    w = pytest.importorskip("ipywidgets")
+    # ipywidgets 7, which Colab ships, has no Widget._repr_mimebundle_ (it displays through
+    # _ipython_display_): the bundle must not depend on it
+    monkeypatch.delattr(w.Widget, "_repr_mimebundle_", raising=False)
+    e = Explorer("live", Recorder(), {"s": [1.0, 2.0]})
+    boxes, build = [], e.widget
+    monkeypatch.setattr(e, "widget", lambda: boxes.append(build()) or boxes[-1])
+    view = e._repr_mimebundle_()["application/vnd.jupyter.widget-view+json"]
+    assert view == {"version_major": 2, "version_minor": 0, "model_id": boxes[0].model_id}
+
+
 @pytest.mark.parametrize("name", ["Bad", "under_score", "-lead", "trail-", "double--hyphen", "", "with space"])
 def test_names_must_be_lowercase_hyphen(name):
     with pytest.raises(ValueError, match="name must be lowercase-hyphen"):

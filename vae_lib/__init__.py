@@ -32,7 +32,7 @@ from . import (
 )
 from .models import VAE, AutoEncoder, ModelConfig, reparameterize
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 __all__ = [
     "AutoEncoder", "ModelConfig", "VAE", "bayes_rewrite", "book", "data", "diagnostics", "diagrams",
     "encoder_gaussian", "evaluation", "gaussian_kl", "gradients", "kl_fits", "latent", "linear_gaussian",

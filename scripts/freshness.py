@@ -1,0 +1,73 @@
+"""A freshness stamp for a notebook's stored outputs: which source produced them.
+
+scripts/execute.py writes ``stamp(nb)`` into ``nb.metadata["vae_book"]["freshness"]``
+after a successful run; tests/test_freshness.py calls ``check(path)`` on every chapter.
+The stamp catches what comparing outputs cannot: a change that only alters a figure,
+or a glue key renamed in both the code and the prose.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from importlib.metadata import version
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGE = ROOT / "vae_lib"
+
+
+def _source(cell) -> str:
+    source = cell["source"]
+    return source if isinstance(source, str) else "".join(source)  # on disk, a list of lines
+
+
+def cells_hash(nb) -> str:
+    """The ordered cell types and sources; outputs, execution counts and metadata excluded."""
+    cells = [[cell["cell_type"], _source(cell)] for cell in nb["cells"]]
+    return hashlib.sha256(json.dumps(cells).encode()).hexdigest()
+
+
+def package_hash(package: Path = PACKAGE) -> str:
+    """Every file of the package (modules and data), by relative path and bytes."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in package.rglob("*") if p.is_file()):
+        relative = path.relative_to(package)
+        # Bytecode and editor or OS leftovers are never packaged.
+        if "__pycache__" in relative.parts or path.suffix == ".pyc" or path.name.startswith("."):
+            continue
+        digest.update(relative.as_posix().encode() + b"\0")
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
+
+
+def stamp(nb) -> dict:
+    # The version from the installed metadata: importing torch here would take seconds.
+    return {"cells": cells_hash(nb), "vae_lib": package_hash(), "torch": version("torch")}
+
+
+def write_stamp(nb) -> None:
+    nb["metadata"].setdefault("vae_book", {})["freshness"] = stamp(nb)
+
+
+def _release(torch_version) -> str:
+    # Without the local label: the CPU build here ("2.13.0+cpu") and the default build
+    # from PyPI on a hosted runner ("2.13.0") are the same release and compute the same.
+    return str(torch_version).split("+")[0]
+
+
+def check(path) -> str | None:
+    """None when the stored outputs come from the current source, else what is stale and the fix."""
+    path = Path(path)
+    nb = json.loads(path.read_text())
+    command = f".venv/bin/python scripts/execute.py chapters/{path.name}"
+    stored = nb.get("metadata", {}).get("vae_book", {}).get("freshness")
+    if not stored:
+        return f"{path.name} was never stamped: its stored outputs are of unknown origin. Refresh them: {command}"
+    current = stamp(nb)
+    stale = [part for part in ("cells", "vae_lib") if stored.get(part) != current[part]]
+    if _release(stored.get("torch")) != _release(current["torch"]):
+        stale.append(f"torch {stored.get('torch')} -> {current['torch']}")
+    if not stale:
+        return None
+    return (f"{path.name}: stored outputs are stale ({', '.join(stale)} changed since the last execution). "
+            f"Refresh them: {command}")
