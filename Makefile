@@ -1,5 +1,5 @@
 # The README's two commands: `make book` and `make test`. Both set up .venv themselves.
-.PHONY: book test env clean
+.PHONY: book test portability env clean
 
 export VAE_LIB_NO_PROGRESS := 1
 export PYTHONHASHSEED := 0
@@ -21,6 +21,11 @@ test: env
 	.venv/bin/python -m pytest --ignore=tests/test_browser.py
 	BOOK_EXECUTE=off $(BUILD_SITE)
 	BOOK_SITE_DIR=_build/html .venv/bin/python -m pytest tests/test_browser.py
+
+# Seeds x CPU conditions, and the cross matrix of stored-vs-fresh outputs (CONTRIBUTING.md, "Portability").
+# Executes every chapter 9 times into _build/portability; about 25 minutes on 2 cores.
+portability: env
+	.venv/bin/python scripts/portability.py
 
 clean:
 	rm -rf _build .pytest_cache

@@ -172,3 +172,21 @@ def test_ascent_without_data_term_returns_to_the_prior():
                                   lr=0.05, n_samples=2, generator=torch.Generator().manual_seed(12))
     assert torch.allclose(mus[-1], torch.zeros(2, dtype=F64), atol=1e-3)
     assert torch.allclose(logvars[-1], torch.zeros(2, dtype=F64), atol=1e-3)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_chapter_4_variance_ordering_holds_for_other_sampling_seeds(seed):
+    """Chapter 4's claim, score function > score + baseline > reparameterised, on its model with fresh draws."""
+    g = torch.Generator().manual_seed(11)  # the chapter's model and data point, drawn as the chapter draws them
+    model = lg.LinearGaussian.random(2, 5, noise_variance=0.25, generator=g)
+    _, x = model.sample(1, generator=g)
+    mu = torch.tensor([0.5, -0.3], dtype=torch.float64)
+    logvar = torch.tensor([-2.5, -1.5], dtype=torch.float64)
+    f = lambda z: model.log_likelihood(x[0], z)  # noqa: E731
+    baseline = model.expected_log_likelihood(x[0], mu, lg.diag_cov(logvar)).item()
+    draws = torch.Generator().manual_seed(100 + seed)
+    variance = {name: gr.summarise(torch.cat(grads, dim=1)).variance for name, grads in [
+        ("rep", gr.reparameterised_gradients(f, mu, logvar, 20_000, draws)),
+        ("sf", gr.score_function_gradients(f, mu, logvar, 20_000, draws)),
+        ("sfb", gr.score_function_gradients(f, mu, logvar, 20_000, draws, baseline=baseline))]}
+    assert bool((variance["sfb"] > variance["rep"]).all() and (variance["sf"] > variance["sfb"]).all())

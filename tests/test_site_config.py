@@ -61,12 +61,12 @@ def test_package_names_the_same_repository():
 
 def test_install_cells_name_the_same_repository():
     template = (ROOT / "CONTRIBUTING.md").read_text()
-    assert f"vae_lib @ git+{url()}\"" in template
+    assert f'"vae_lib @ git+{url()}@v' in template  # @v<version>: tests/test_colab_install.py checks the tag
     for path in sorted((ROOT / "chapters").glob("*.ipynb")):
         code = [c for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "code"]
         assert code, f"{path.name} has no code cell"
         first = "".join(code[0]["source"])
-        assert f'"vae_lib @ git+{url()}"' in first, f"{path.name}: the install cell must name {url()}"
+        assert f'"vae_lib @ git+{url()}@v' in first, f"{path.name}: the install cell must name {url()}"
         addresses = set(re.findall(r"https?://[^\s\"']+", "".join("".join(c["source"]) for c in code)))
         others = {a for a in addresses if "github.com" in a and not a.startswith(url())}
         assert not others, f"{path.name} names another repository: {others}"

@@ -1,0 +1,177 @@
+"""The book's two kinds of output: glued exact values, and claims with a range and a drift tolerance.
+
+Covers ``vae_lib.book.claim`` / ``holds`` when a cell runs, ``reconcile_claims`` (what the root
+conftest.py adds to nbval's comparison), an end-to-end nbval run on a small notebook whose stored
+claim is moved on purpose, and the claims stored in the chapters.
+"""
+from __future__ import annotations
+
+import copy
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+import torch
+
+from vae_lib import book
+from vae_lib.book import ClaimError, claim, holds, reconcile_claims
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _claim_output(name: str, value: float, tol: float, text: str | None = None) -> dict:
+    return {"output_type": "display_data", "data": {book.GLUE_PREFIX + "text/plain": text or repr(value)},
+            "metadata": {"scrapbook": {"name": name, "mime_prefix": book.GLUE_PREFIX},
+                         "vae_book": {"claim": {"value": value, "tol": tol, "within": [0, 100], "inside": True}}}}
+
+
+# --- claim and holds, when a cell runs ---------------------------------------------------------------------
+
+
+def test_claim_returns_the_rounded_value_inside_its_range():
+    assert claim("x", 3.14159, within=(3, 4), tol=0.01, digits=2) == 3.14
+    assert claim("n", torch.tensor(7), within=(7, 7), tol=0) == 7
+    assert isinstance(claim("n", 7, within=(0, 10), tol=0), int)
+
+
+def test_claim_outside_its_range_fails_naming_it():
+    with pytest.raises(ClaimError, match=r"claim 'loss': this run gives 5, outside the range \[3, 4\]"):
+        claim("loss", 5.0, within=(3, 4), tol=0.1)
+
+
+def test_claim_report_mode_measures_instead_of_raising(monkeypatch, capsys):
+    monkeypatch.setenv("VAE_BOOK_CLAIMS", "report")
+    assert claim("loss", 5.0, within=(3, 4), tol=0.1, digits=1) == 5.0
+    holds("two is less than one", 2 < 1)
+    assert capsys.readouterr().err.count("CLAIM FAILS") == 2
+    monkeypatch.setenv("VAE_BOOK_CLAIMS", "loose")
+    with pytest.raises(ValueError, match="VAE_BOOK_CLAIMS must be 'check' or 'report'"):
+        claim("loss", 5.0, within=(3, 4), tol=0.1)
+
+
+@pytest.mark.parametrize("kwargs, error, message", [
+    ({"value": float("nan")}, ValueError, "value must be finite"),
+    ({"value": "3.5"}, TypeError, "value must be a real number"),
+    ({"value": torch.ones(2)}, ValueError, "value must be a single number"),
+    ({"tol": -1.0}, ValueError, "tol must be >= 0"),
+    ({"tol": float("inf")}, ValueError, "tol must be finite"),
+    ({"within": (4, 3)}, ValueError, "within must have lo <= hi"),
+    ({"within": 3}, TypeError, "within must be a pair"),
+    ({"within": (0, float("nan"))}, ValueError, r"within\[1\] must be finite"),
+    ({"name": ""}, TypeError, "name must be a non-empty str"),
+    ({"digits": -1}, ValueError, "digits must be a non-negative int"),
+])
+def test_claim_rejects_bad_arguments_by_name(kwargs, error, message):
+    args = {"name": "x", "value": 3.5, "within": (3, 4), "tol": 0.1, "digits": 1, **kwargs}
+    name, value = args.pop("name"), args.pop("value")
+    with pytest.raises(error, match=message):
+        claim(name, value, **args)
+
+
+def test_holds_prints_the_statement_or_fails_with_it(capsys):
+    holds("one is less than two", 1 < 2)
+    assert capsys.readouterr().out == "holds: one is less than two\n"
+    with pytest.raises(ClaimError, match="the prose says 'two is less than one'"):
+        holds("two is less than one", 2 < 1)
+    with pytest.raises(TypeError, match="condition must be a bool"):
+        holds("a number is not a verdict", 1)
+
+
+# --- reconcile_claims: the tolerance in nbval's comparison ---------------------------------------------------
+
+
+def test_a_claim_within_its_tolerance_is_replaced_by_the_stored_output():
+    stored = [_claim_output("loss", 94.75, 0.5, "94.8")]
+    fresh = [_claim_output("loss", 94.70, 0.5, "94.7")]
+    outs, problems = reconcile_claims(fresh, stored)
+    assert problems == [] and outs == stored
+
+
+def test_a_claim_beyond_its_tolerance_is_reported_as_drift():
+    stored = [_claim_output("loss", 94.75, 0.5, "94.8")]
+    fresh = [_claim_output("loss", 96.0, 0.5, "96.0")]
+    outs, problems = reconcile_claims(fresh, stored)
+    assert outs == fresh
+    assert problems == ["claim 'loss' drifted: this run gives 96, the stored output 94.75; they differ by 1.25, "
+                        "more than its tolerance 0.5"]
+
+
+def test_exact_outputs_pass_through_untouched():
+    stream = {"output_type": "stream", "name": "stdout", "text": "29.1\n"}
+    glued = copy.deepcopy(_claim_output("n", 3, 0))
+    del glued["metadata"]["vae_book"]  # a plain glue: exact
+    outs, problems = reconcile_claims([stream, glued], [dict(stream, text="29.0\n"), glued])
+    assert outs == [stream, glued] and problems == []
+
+
+# --- end to end: nbval with the root conftest.py ----------------------------------------------------------------
+
+
+def _nbval(path: Path) -> subprocess.CompletedProcess:
+    # the notebook lies outside the repository, so the root conftest.py is loaded as a plugin by name
+    return subprocess.run([sys.executable, "-m", "pytest", str(path), "-q", "-p", "no:cacheprovider", "-p", "conftest",
+                           f"--rootdir={ROOT}", "-c", str(ROOT / "pytest.ini")],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def executed_notebook(tmp_path_factory) -> Path:
+    from nbclient import NotebookClient
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("from vae_lib.book import claim\n"
+                                          "claim('loss', 94.75, within=(90, 100), tol=0.5, digits=1)")]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    NotebookClient(nb, timeout=120, kernel_name="python3").execute()
+    path = tmp_path_factory.mktemp("nb") / "claims.ipynb"
+    nbformat.write(nb, path)
+    return path
+
+
+def _moved(path: Path, tmp_path: Path, value: float, text: str) -> Path:
+    nb = json.loads(path.read_text())
+    out = nb["cells"][0]["outputs"][0]
+    out["metadata"]["vae_book"]["claim"]["value"] = value
+    out["data"][book.GLUE_PREFIX + "text/plain"] = text
+    moved = tmp_path / "moved.ipynb"
+    moved.write_text(json.dumps(nb))
+    return moved
+
+
+def test_nbval_accepts_a_stored_claim_within_tolerance(executed_notebook, tmp_path):
+    run = _nbval(_moved(executed_notebook, tmp_path, 94.4, "94.4"))  # 0.35 from this run's 94.75
+    assert run.returncode == 0, run.stdout[-3000:]
+
+
+def test_nbval_fails_on_a_stored_claim_beyond_tolerance(executed_notebook, tmp_path):
+    run = _nbval(_moved(executed_notebook, tmp_path, 93.0, "93.0"))  # 1.75 from this run's 94.75
+    assert run.returncode == 1
+    assert "claim 'loss' drifted: this run gives 94.75, the stored output 93" in run.stdout
+    assert "re-execute the chapter" in run.stdout
+
+
+# --- the claims stored in the chapters -----------------------------------------------------------------------
+
+
+def _stored_claims():
+    for path in sorted((ROOT / "chapters").glob("*.ipynb")):
+        for cell in json.loads(path.read_text())["cells"]:
+            for out in cell.get("outputs", []):
+                c = (out.get("metadata") or {}).get("vae_book", {}).get("claim")
+                if c:
+                    yield path.name, out["metadata"]["scrapbook"]["name"], c
+
+
+def test_every_stored_claim_holds_and_its_tolerances_can_fail():
+    claims = list(_stored_claims())
+    assert len(claims) >= 40, "the chapters' learned numbers should be claims"
+    for chapter, name, c in claims:
+        lo, hi = c["within"]
+        where = f"{chapter}: claim {name!r} ({c})"
+        assert c["inside"] and lo <= c["value"] <= hi, where
+        # a drift tolerance wider than the range, or a range wider than the value's own size, could never fail
+        assert c["tol"] <= (hi - lo) / 2 or hi == lo, where
+        assert hi - lo <= max(abs(c["value"]), 1.0), where
