@@ -84,7 +84,7 @@ def test_choose_device():
     if not torch.cuda.is_available() and not torch.backends.mps.is_available():
         assert auto == torch.device("cpu")
     assert T.choose_device("cpu") == torch.device("cpu")
-    with pytest.raises(ValueError, match="preference must be one of"):
+    with pytest.raises(ValueError, match="device must be one of"):
         T.choose_device("tpu")
 
 

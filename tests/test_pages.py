@@ -390,3 +390,16 @@ def test_pages_type_no_computed_numbers(doc):
     text = re.sub(r"`[^`]*`|\$[^$]*\$|https?://\S+|Python \d+\.\d+", "", text)  # code, math, URLs, versions
     typed = re.findall(r"(?<![\w.])\d+\.\d+(?![\w.])", text)
     assert not typed, f"{doc}: typed decimal numbers {typed}; glue them from the chapter"
+
+
+def test_every_equation_label_named_in_vae_lib_exists_in_the_book():
+    """``# eq. <label>`` beside the code must name a label the book defines (a link a reader can follow)."""
+    homes = label_homes()
+    named = {}
+    for path in sorted((ROOT / "vae_lib").rglob("*.py")):
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            for label in re.findall(r"#\s*eq\.\s+([a-z0-9][a-z0-9-]*)", line):
+                named.setdefault(label, []).append(f"{path.relative_to(ROOT)}:{number}")
+    assert len(named) > 30, "the package should carry its equation labels"
+    missing = {label: where for label, where in named.items() if label not in homes}
+    assert not missing, f"# eq. comments name labels the book does not define: {missing}"

@@ -30,11 +30,12 @@ from . import (
     training,
     widgets,
 )
+from ._checks import set_validation, validation
 from .models import VAE, AutoEncoder, ModelConfig, reparameterize
 
 __version__ = "0.2.0"
 __all__ = [
     "AutoEncoder", "ModelConfig", "VAE", "bayes_rewrite", "book", "data", "diagnostics", "diagrams",
     "encoder_gaussian", "evaluation", "gaussian_kl", "gradients", "kl_fits", "latent", "linear_gaussian",
-    "models", "objectives", "params", "plotting", "reparameterize", "training", "widgets",
+    "models", "objectives", "params", "plotting", "reparameterize", "set_validation", "training", "validation", "widgets",
 ]

@@ -31,8 +31,14 @@ REWRITE_LINES = (
 )
 
 
+def _check_model(model: object) -> None:
+    if not isinstance(model, LinearGaussian):
+        raise TypeError(f"model must be a vae_lib.linear_gaussian.LinearGaussian, got {type(model).__name__}")
+
+
 def rewrite_chain_closed_form(model: LinearGaussian, x: Tensor, mean: Tensor, cov: Tensor) -> dict[str, Tensor]:
     """Every line of the chain from closed-form ingredients; x (D,), mean (J,), cov (J, J) -> scalars."""
+    _check_model(model)
     log_px = model.log_evidence(x)
     neg_entropy = gaussian_negative_entropy(mean, cov)  # int q log q
     prior_term = standard_normal_cross_term(mean, cov)  # int q log p(z)
@@ -61,6 +67,8 @@ def rewrite_chain_contributions(model: LinearGaussian, x: Tensor, mean: Tensor, 
     weights 1/N) or quadrature (grid nodes, weights = cell weight times q(node)). Each
     integral of a line is evaluated as that line writes it; log p(x) is the closed form.
     """
+    _check_model(model)
+    check_tensor("nodes", nodes)
     check_tensor("weights", weights)
     if weights.dim() != 1 or nodes.dim() != 2 or nodes.shape[0] != weights.shape[0]:
         raise ValueError(f"nodes must be (N, J) and weights (N,), got {tuple(nodes.shape)} and {tuple(weights.shape)}")

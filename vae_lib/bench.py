@@ -37,6 +37,7 @@ import time
 import torch
 from torch import Tensor, nn
 
+from ._checks import check_positive_number
 from .data import load_dataset
 from .evaluation import heldout_elbo
 from .models import VAE, ModelConfig
@@ -195,6 +196,9 @@ def run(
     for name, value in (("limit", limit), ("synthetic_n", synthetic_n), ("threads", threads)):
         if value is not None and (not isinstance(value, int) or value < 1):
             raise ValueError(f"{name} must be a positive integer or None, got {value!r}")
+    check_positive_number("lr", lr)  # Adam's own error would name no argument of run or of the CLI
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        raise TypeError(f"seed must be an int, got {type(seed).__name__}")
     threads = set_threads(threads)
     dev = choose_device(device)
     split = load_dataset("embedded")

@@ -7,12 +7,16 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import http.client
 import importlib.resources
 import io
+import math
 import os
 import struct
 import tempfile
 import urllib.request
+import zlib
+from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
@@ -84,8 +88,23 @@ def load_embedded_mnist() -> Dataset:
     return Dataset(images, torch.from_numpy(labels.astype(np.int64)))
 
 
+def _check_seed(seed: object) -> None:
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        raise TypeError(f"seed must be an int, got {type(seed).__name__}")
+
+
 def train_heldout_split(data: Dataset, heldout_fraction: float = 0.2, seed: int = 0) -> Split:
     """A deterministic split: the same ``seed`` gives the same images on every machine."""
+    if not isinstance(data, Dataset):
+        raise TypeError(f"data must be a vae_lib.data.Dataset (images, labels), got {type(data).__name__}")
+    if not isinstance(data.images, Tensor) or not isinstance(data.labels, Tensor):
+        raise TypeError("data.images and data.labels must be torch.Tensors")
+    if data.images.dim() == 0 or data.labels.shape[:1] != data.images.shape[:1]:
+        raise ValueError(f"data has images of shape {tuple(data.images.shape)} and labels of shape "
+                         f"{tuple(data.labels.shape)}: one label per image expected")
+    if not isinstance(heldout_fraction, (int, float)) or isinstance(heldout_fraction, bool):
+        raise TypeError(f"heldout_fraction must be a number, got {type(heldout_fraction).__name__}")
+    _check_seed(seed)
     if not (0 < heldout_fraction < 1):
         raise ValueError(f"heldout_fraction must lie strictly between 0 and 1, got {heldout_fraction!r}")
     n = data.images.shape[0]
@@ -106,6 +125,8 @@ def binarize(images: Tensor, mode: str = "threshold", seed: int | None = None) -
     A stochastic binarisation with ``seed=None`` draws from torch's global generator.
     """
     check_tensor("images", images)
+    if seed is not None:
+        _check_seed(seed)
     if bool(((images < 0) | (images > 1)).any()):
         raise ValueError("images must lie in [0, 1] to be binarised")
     if mode == "threshold":
@@ -120,21 +141,36 @@ def binarize(images: Tensor, mode: str = "threshold", seed: int | None = None) -
 
 # --- Full MNIST from IDX files --------------------------------------------------------
 
+MNIST_IMAGE_SHAPE = (28, 28)
+_GZIP_MAGIC = b"\x1f\x8b"
+_IDX_UBYTE_MAGIC = b"\x00\x00\x08"
 
-def parse_idx(raw: bytes) -> np.ndarray:
-    """Decode an IDX file (the MNIST format): big-endian header, then unsigned bytes."""
+
+def parse_idx(raw: bytes, source: str = "IDX data") -> np.ndarray:
+    """Decode an IDX file (the MNIST format): big-endian header, then unsigned bytes.
+
+    ``source`` (the file's path, say) opens every error message.
+    """
+    if not isinstance(raw, (bytes, bytearray)):
+        raise TypeError(f"raw must be bytes, got {type(raw).__name__}")
+    if not isinstance(source, str):
+        raise TypeError(f"source must be a str, got {type(source).__name__}")
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0:
-        raise ValueError("not an IDX file: it must start with two zero bytes")
+        hint = " (it is gzip-compressed: decompress it first)" if raw[:2] == _GZIP_MAGIC else ""
+        raise ValueError(f"{source} is not an IDX file: it must start with two zero bytes, "
+                         f"but starts with {bytes(raw[:4])!r}{hint}")
     if raw[2] != 0x08:
-        raise ValueError(f"unsupported IDX data type 0x{raw[2]:02x}; only unsigned bytes (0x08) are supported")
+        raise ValueError(f"{source}: unsupported IDX data type 0x{raw[2]:02x}; "
+                         "only unsigned bytes (0x08) are supported")
     ndim = raw[3]
     header = 4 + 4 * ndim
     if len(raw) < header:
-        raise ValueError("truncated IDX header")
+        raise ValueError(f"{source}: truncated IDX header ({len(raw)} bytes, {ndim} dimensions need {header})")
     shape = struct.unpack(f">{ndim}I", raw[4:header])
-    expected = int(np.prod(shape)) if shape else 1
+    expected = math.prod(shape)  # Python ints: np.prod would wrap around for absurd sizes
     if len(raw) - header != expected:
-        raise ValueError(f"IDX body has {len(raw) - header} bytes but the header promises {expected}")
+        raise ValueError(f"{source}: IDX body has {len(raw) - header} bytes but the header promises {expected} "
+                         f"(shape {shape}); the file is truncated or corrupt")
     return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape)
 
 
@@ -142,25 +178,106 @@ def _md5(path: Path) -> str:
     return hashlib.md5(path.read_bytes()).hexdigest()
 
 
-def _download(name: str, target: Path, mirrors: tuple[str, ...]) -> None:
+def _gunzip(path: Path, raw: bytes) -> bytes:
+    if raw[:2] != _GZIP_MAGIC:
+        if raw[:3] == _IDX_UBYTE_MAGIC:
+            raise ValueError(f"{path} is not gzip-compressed: it is an uncompressed IDX file. Rename it to "
+                             f"{path.name[:-3]} (vae_lib reads uncompressed IDX files too)")
+        raise ValueError(f"{path} is not gzip-compressed: it starts with {raw[:16]!r}. "
+                         "Delete it; download=True fetches it again")
+    try:
+        return gzip.decompress(raw)
+    except (EOFError, gzip.BadGzipFile, zlib.error) as e:
+        raise ValueError(f"{path} is a truncated or corrupt gzip file ({e}). "
+                         "Delete it; download=True fetches it again") from e
+
+
+def _read_gz(path: Path, md5: str) -> bytes:
+    """The IDX bytes of a gzipped file, whose MD5 must be ``md5``."""
+    raw = path.read_bytes()
+    idx = _gunzip(path, raw)  # first: its message says what is wrong, a bare MD5 mismatch does not
+    digest = hashlib.md5(raw).hexdigest()
+    if digest != md5:
+        raise ValueError(f"checksum mismatch for {path}: MD5 {digest}, expected {md5}")
+    return idx
+
+
+def _download(name: str, target: Path, mirrors: tuple[str, ...], md5: str, reason: str = "") -> None:
+    """Fetch ``name`` into ``target``, trying each mirror until one serves a file with this MD5."""
     errors = []
     for mirror in mirrors:
+        url = mirror + name
         try:
-            with urllib.request.urlopen(mirror + name, timeout=30) as r:
+            with urllib.request.urlopen(url, timeout=30) as r:
                 data = r.read()
-        except OSError as e:  # URLError is an OSError
-            errors.append(f"{mirror}: {e}")
+        # URLError is an OSError; a cut connection raises http.client.IncompleteRead; a bad URL ValueError
+        except (OSError, ValueError, http.client.HTTPException) as e:
+            errors.append(f"{url}: {e}")
+            continue
+        digest = hashlib.md5(data).hexdigest()
+        if digest != md5:  # e.g. an HTML error page or a cut-off file: never written, try the next mirror
+            errors.append(f"{url}: MD5 {digest}, expected {md5} ({len(data)} bytes starting {data[:16]!r})")
             continue
         # atomic: a half-written file never looks like a finished download
-        fd, tmp = tempfile.mkstemp(dir=target.parent)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, target)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
         return
     raise RuntimeError(
-        f"could not download {name} from any mirror ({'; '.join(errors)}). Offline? Put the four MNIST "
-        f"files {sorted(MNIST_FILES)} in the folder passed as root, or use load_embedded_mnist()."
+        f"{reason}could not download {name} from any mirror ({'; '.join(errors)}). Offline? Put the four "
+        f"MNIST files {sorted(MNIST_FILES)} in the folder passed as root, or use load_embedded_mnist()."
     )
+
+
+def _find_idx(root: Path, name: str) -> Path | None:
+    """``name`` or its uncompressed twin, in ``root`` or in torchvision's ``root/MNIST/raw``."""
+    for folder in (root, root / "MNIST" / "raw"):
+        for path in (folder / name, folder / name[: -len(".gz")]):  # the .gz first: it has a published MD5
+            if path.is_file():
+                return path
+    return None
+
+
+def _check_path(name: str, value: object) -> Path:
+    if not isinstance(value, (str, os.PathLike)):
+        raise TypeError(f"{name} must be a str or os.PathLike, got {type(value).__name__}")
+    return Path(value)
+
+
+def _check_bool(name: str, value: object) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be a bool, got {type(value).__name__}")
+    return value
+
+
+def _check_mirrors(mirrors: object) -> tuple[str, ...]:
+    # a lone string would be iterated character by character
+    if not isinstance(mirrors, (tuple, list)) or not all(isinstance(m, str) for m in mirrors):
+        raise TypeError(f"mirrors must be a tuple of URL strings, got {mirrors!r}")
+    if not mirrors or not all(m.endswith("/") for m in mirrors):
+        raise ValueError(f"mirrors must be one or more URL prefixes ending in '/', got {mirrors!r}")
+    return tuple(mirrors)
+
+
+def _check_mnist_arrays(images_path: Path, images: np.ndarray, labels_path: Path, labels: np.ndarray) -> None:
+    if images.ndim != 3 or images.shape[1:] != MNIST_IMAGE_SHAPE:
+        raise ValueError(f"{images_path} holds an array of shape {images.shape}; MNIST images are (N, 28, 28)")
+    if labels.ndim != 1:
+        raise ValueError(f"{labels_path} holds an array of shape {labels.shape}; MNIST labels are (N,)")
+    if len(images) == 0:
+        raise ValueError(f"{images_path} holds no images")
+    if len(images) != len(labels):
+        raise ValueError(f"{images_path} has {len(images)} images but {labels_path} has {len(labels)} labels; "
+                         "they must pair up")
+    bad = np.flatnonzero(labels > 9)
+    if bad.size:
+        raise ValueError(f"{labels_path} has {bad.size} labels outside 0-9 (the first: {labels[bad[0]]} "
+                         f"at index {bad[0]})")
 
 
 def load_mnist(
@@ -170,43 +287,59 @@ def load_mnist(
     checksums: dict[str, str] | None = None,
     mirrors: tuple[str, ...] = MNIST_MIRRORS,
 ) -> Dataset:
-    """Full MNIST (60,000 train or 10,000 test images) from gzipped IDX files in ``root``.
+    """Full MNIST (60,000 train or 10,000 test images) from the IDX files in ``root``.
 
-    Missing files are downloaded when ``download=True``; every file is checked
-    against its MD5 sum (``checksums`` defaults to the published MNIST sums).
+    Gzipped files are checked against their MD5 sums (``checksums`` defaults to the
+    published MNIST sums). torchvision's unzipped files (``train-images-idx3-ubyte``
+    ..., also in ``root/MNIST/raw``) are read when the ``.gz`` are absent. With
+    ``download=True`` a missing or corrupt ``.gz`` is fetched (again) into ``root``.
     """
+    root = _check_path("root", root)
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    _check_bool("download", download)
     checksums = MNIST_FILES if checksums is None else checksums
+    if not isinstance(checksums, Mapping):
+        raise TypeError(f"checksums must be a dict of file name -> MD5, got {type(checksums).__name__}")
+    mirrors = _check_mirrors(mirrors)
+    if root.exists() and not root.is_dir():
+        raise ValueError(f"root {root} is a file, not a folder")
     prefix = "train" if split == "train" else "t10k"
-    names = (f"{prefix}-images-idx3-ubyte.gz", f"{prefix}-labels-idx1-ubyte.gz")
-    root = Path(root)
-    arrays = []
-    for name in names:
-        path = root / name
-        if not path.exists():
+    found = []
+    for name in (f"{prefix}-images-idx3-ubyte.gz", f"{prefix}-labels-idx1-ubyte.gz"):
+        path = _find_idx(root, name)
+        if path is not None and path.suffix != ".gz":
+            # The published MD5s are of the .gz files, so an uncompressed file (torchvision's
+            # raw/ layout) is checked by its structure instead: parse_idx and _check_mnist_arrays.
+            found.append((path, parse_idx(path.read_bytes(), str(path))))
+            continue
+        md5 = checksums.get(name)
+        if not isinstance(md5, str):
+            raise ValueError(f"checksums has no entry for {name} (an MD5 hex string), got {md5!r}")
+        if path is None or (download and _md5(path) != md5):
             if not download:
                 raise FileNotFoundError(
-                    f"{path} not found. Pass download=True to fetch MNIST (needs the internet), "
-                    "or use load_embedded_mnist() for the data that ships with the book."
+                    f"{root / name} not found, nor {name[:-3]} there or in {root / 'MNIST' / 'raw'}. Pass "
+                    "download=True to fetch MNIST (needs the internet), or use load_embedded_mnist() for "
+                    "the data that ships with the book."
                 )
+            reason = "" if path is None else f"{path} fails its MD5 check, and "
             root.mkdir(parents=True, exist_ok=True)
-            _download(name, path, mirrors)
-        if name not in checksums:
-            raise ValueError(f"checksums has no entry for {name}")
-        digest = _md5(path)
-        if digest != checksums[name]:
-            raise ValueError(f"checksum mismatch for {path}: MD5 {digest}, expected {checksums[name]}")
-        arrays.append(parse_idx(gzip.decompress(path.read_bytes())))
-    images, labels = arrays
-    if images.ndim != 3 or labels.ndim != 1 or images.shape[0] != labels.shape[0]:
-        raise ValueError(f"images {images.shape} and labels {labels.shape} do not form a data set")
+            path = root / name
+            _download(name, path, mirrors, md5, reason)
+        found.append((path, parse_idx(_read_gz(path, md5), str(path))))
+    (images_path, images), (labels_path, labels) = found
+    _check_mnist_arrays(images_path, images, labels_path, labels)
     x = torch.from_numpy(images.reshape(len(images), -1).astype(np.float32) / 255.0)
     return Dataset(x, torch.from_numpy(labels.astype(np.int64)))
 
 
 def load_dataset(name: str = "embedded", root: str | os.PathLike = "data/mnist", download: bool = True) -> Split:
     """The book's entry point: ``"embedded"`` (default, offline) or ``"mnist"`` (full, downloads)."""
+    _check_path("root", root)  # checked for "embedded" too: a wrong argument is never ignored
+    _check_bool("download", download)
+    if not isinstance(name, str):
+        raise TypeError(f"name must be a str ('embedded' or 'mnist'), got {type(name).__name__}")
     if name == "embedded":
         return train_heldout_split(load_embedded_mnist())
     if name == "mnist":

@@ -70,6 +70,8 @@ def reconstruct(model: VAE, x: Tensor, sample: bool = False, generator: torch.Ge
     every x, a point that a J-dimensional N(0, I) code almost never visits (its length
     concentrates near sqrt(J)), so the decoder was never trained there.
     """
+    if not isinstance(sample, bool):
+        raise TypeError(f"sample must be a bool, got {type(sample).__name__}")
     mu, logvar = encode_moments(model, x)
     z = reparameterize(mu, logvar, generator) if sample else mu
     return torch.sigmoid(model.decode(z))
@@ -166,7 +168,10 @@ def ppca_gain(w2: Tensor, eigenvalue: float, variance: float) -> Tensor:
     check_tensor("w2", w2)
     if bool((w2 < 0).any()):
         raise ValueError("w2 must be non-negative: it is a squared length")
-    lam = float(eigenvalue)
+    try:
+        lam = float(eigenvalue)  # a Python or NumPy number, or a one-element tensor
+    except (TypeError, ValueError, RuntimeError):
+        raise TypeError(f"eigenvalue must be a number, got {eigenvalue!r}") from None
     if not (math.isfinite(lam) and lam >= 0):
         raise ValueError(f"eigenvalue must be a finite number >= 0, got {eigenvalue!r}")
     s2 = check_positive_number("variance", variance)

@@ -18,7 +18,7 @@ from matplotlib.patches import Circle, Ellipse
 from torch import Tensor
 
 from ._blit import DPI, BlitFigure
-from ._checks import check_tensor
+from ._checks import check_finite_number, check_tensor
 from .objectives import kl_diag_gaussian_to_standard_normal, kl_logstd_to_standard_normal, source_penalty
 
 # --- The reparameterised sample cloud (chapter 2) --------------------------------------
@@ -35,6 +35,7 @@ def sample_cloud_draw(eps: Tensor, mu_2: float = 0.0) -> Callable[..., Figure]:
     check_tensor("eps", eps)
     if eps.dim() != 2 or eps.shape[1] != 2:
         raise ValueError(f"eps must have shape (N, 2), got {tuple(eps.shape)}")
+    check_finite_number("mu_2", mu_2)  # else "mu contains NaN" would come from the KL in every frame
     eps = eps.detach().double().cpu()
     hue = torch.atan2(eps[:, 1], eps[:, 0]).numpy()
     fig = Figure(figsize=(4.4, 3.0), dpi=DPI)  # not a pyplot figure: only the frames are shown
@@ -52,6 +53,8 @@ def sample_cloud_draw(eps: Tensor, mu_2: float = 0.0) -> Callable[..., Figure]:
     frames = BlitFigure(fig, [points, *ellipses, ax.title])
 
     def draw(mu_1: float, logvar_1: float, logvar_2: float) -> Figure:
+        for name, v in (("mu_1", mu_1), ("logvar_1", logvar_1), ("logvar_2", logvar_2)):
+            check_finite_number(name, v)
         mu = torch.tensor([mu_1, mu_2], dtype=torch.float64)
         logvar = torch.tensor([logvar_1, logvar_2], dtype=torch.float64)
         sigma = torch.exp(0.5 * logvar)
@@ -102,6 +105,9 @@ def penalty_values_and_gradients(mu: Tensor, s: Tensor) -> dict[str, dict[str, T
 
 def penalty_figure(s_min: float = -3.0, s_max: float = 2.0, mu: float = 0.0) -> Figure:
     """The three penalties of one latent unit (J = 1) and their slopes in s, for s in [s_min, s_max]."""
+    # the caller's names: an inf here would otherwise be reported as NaN in the internal "s" or "mu"
+    for name, v in (("s_min", s_min), ("s_max", s_max), ("mu", mu)):
+        check_finite_number(name, v)
     if not s_min < s_max:
         raise ValueError(f"s_min must be smaller than s_max, got {s_min} and {s_max}")
     s = torch.linspace(s_min, s_max, 201, dtype=torch.float64)[:, None]

@@ -11,9 +11,17 @@ import math
 import torch
 from torch import Tensor
 
-from ._checks import check_tensor
+from ._checks import check_generator, check_positive_int, check_tensor
 from .models import VAE
 from .objectives import bernoulli_log_likelihood, negative_elbo, normal_log_prob
+
+
+def _check_model_and_data(model: object, x: object, seed: object = 0) -> None:
+    if not isinstance(model, VAE):
+        raise TypeError(f"model must be a vae_lib.VAE, got {type(model).__name__}")
+    check_tensor("x", x)
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        raise TypeError(f"seed must be an int, got {type(seed).__name__}")
 
 
 @torch.no_grad()
@@ -23,7 +31,8 @@ def heldout_elbo(model: VAE, x: Tensor, batch_size: int = 1000, seed: int = 0) -
     Returns ``{"elbo", "reconstruction", "kl"}`` in nats per image
     (``elbo = -(reconstruction + kl)``).
     """
-    check_tensor("x", x)
+    _check_model_and_data(model, x, seed)
+    check_positive_int("batch_size", batch_size)
     g = torch.Generator(device=model.device).manual_seed(seed)
     x = x.to(model.device)
     totals = torch.zeros(3, dtype=torch.float64)
@@ -39,6 +48,9 @@ def heldout_elbo(model: VAE, x: Tensor, batch_size: int = 1000, seed: int = 0) -
 @torch.no_grad()
 def log_importance_weights(model: VAE, x: Tensor, k: int, generator: torch.Generator | None = None) -> Tensor:
     """log w_i = log p(x|z_i) + log p(z_i) - log q(z_i|x), z_i ~ q(z|x); x: (B, D) -> (k, B)."""
+    _check_model_and_data(model, x)
+    check_positive_int("k", k)
+    check_generator("generator", generator, model.device)
     mu, logvar = model.encode(x)
     eps = torch.randn((k, *mu.shape), dtype=mu.dtype, device=mu.device, generator=generator)
     z = mu + torch.exp(0.5 * logvar) * eps  # eq. reparameterisation, k samples per image
@@ -60,10 +72,10 @@ def importance_sampled_log_likelihood(
     as k grows and tends to log p(x). ``batch_size`` images are processed at a
     time (default: about 50,000 decoded samples per batch).
     """
-    check_tensor("x", x)
-    if not isinstance(k, int) or k < 1:
-        raise ValueError(f"k must be a positive integer, got {k!r}")
-    batch_size = batch_size or max(1, 50_000 // k)
+    _check_model_and_data(model, x, seed)
+    check_positive_int("k", k)
+    # None picks the default; 0 is an error, not "the default" (``batch_size or ...`` would say so)
+    batch_size = max(1, 50_000 // k) if batch_size is None else check_positive_int("batch_size", batch_size)
     g = torch.Generator(device=model.device).manual_seed(seed)
     x = x.to(model.device)
     out = []

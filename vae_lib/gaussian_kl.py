@@ -19,18 +19,18 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from torch import Tensor
 
-from ._checks import check_tensor
+from ._checks import check_finite_number, check_tensor
 from .objectives import LOG_2PI, _as_tensor, kl_diag_gaussian_to_standard_normal, kl_diag_gaussians, normal_log_prob
 
 
 # --- Densities and the two terms of the closed form ------------------------------------
 
 
-def _check_pair(mu: Tensor, logvar: Tensor) -> None:
-    check_tensor("mu", mu)
-    check_tensor("logvar", logvar)
+def _check_pair(mu: Tensor, logvar: Tensor, names: tuple[str, str] = ("mu", "logvar")) -> None:
+    check_tensor(names[0], mu)
+    check_tensor(names[1], logvar)
     if mu.shape != logvar.shape or mu.dim() < 1:
-        raise ValueError(f"mu and logvar must share one shape (..., J), got {tuple(mu.shape)} "
+        raise ValueError(f"{names[0]} and {names[1]} must share one shape (..., J), got {tuple(mu.shape)} "
                          f"and {tuple(logvar.shape)}")
 
 
@@ -60,7 +60,7 @@ def gaussian_cross_entropy_term(mu: Tensor, logvar: Tensor, mu_p: Tensor | None 
         return -0.5 * j * LOG_2PI - 0.5 * (mu.pow(2) + logvar.exp()).sum(-1)
     if mu_p is None or logvar_p is None:
         raise ValueError("give both mu_p and logvar_p (a general Gaussian p), or neither (p = N(0, I))")
-    _check_pair(mu_p, logvar_p)
+    _check_pair(mu_p, logvar_p, ("mu_p", "logvar_p"))  # name the caller's arguments, not mu/logvar
     if mu_p.shape != mu.shape:
         raise ValueError(f"mu_p has shape {tuple(mu_p.shape)} but mu has shape {tuple(mu.shape)}; they must match")
     # eq. gaussian-cross-entropy-general: E_q[(z_j - mu_p,j)^2] = sigma_j^2 + (mu_j - mu_p,j)^2
@@ -100,8 +100,11 @@ def kl_gaussians_figure(mu_q: float, logvar_q: float, mu_p: float = 0.0, logvar_
     The KLs come from the closed form :func:`vae_lib.objectives.kl_diag_gaussians`
     (eq. kl-two-gaussians) with J = 1.
     """
-    args = [_as_tensor(n, v).reshape(1) for n, v in
-            (("mu_q", mu_q), ("logvar_q", logvar_q), ("mu_p", mu_p), ("logvar_p", logvar_p))]
+    named = (("mu_q", mu_q), ("logvar_q", logvar_q), ("mu_p", mu_p), ("logvar_p", logvar_p))
+    for n, v in named:
+        if _as_tensor(n, v).numel() != 1:
+            raise ValueError(f"{n} must be a single number, got a tensor of shape {tuple(v.shape)}")
+    args = [_as_tensor(n, v).reshape(1) for n, v in named]
     mq, lq, mp, lp = (a.to(torch.float64) for a in args)
     kl_qp = float(kl_diag_gaussians(mq, lq, mp, lp))
     kl_pq = float(kl_diag_gaussians(mp, lp, mq, lq))
@@ -131,10 +134,14 @@ def kl_per_unit_grid(mu_max: float = 3.0, logvar_min: float = -4.0, logvar_max: 
 
     Returns ``(mu, logvar, kl)``, each (n, n) (``mu`` varies along columns).
     """
-    if not (isinstance(n, int) and n >= 2):
+    if not (isinstance(n, int) and not isinstance(n, bool) and n >= 2):
         raise ValueError(f"n must be an integer >= 2, got {n!r}")
+    # checked here: an inf bound would otherwise surface as "mu contains NaN" from the KL below
+    for name, v in (("mu_max", mu_max), ("logvar_min", logvar_min), ("logvar_max", logvar_max)):
+        check_finite_number(name, v)
     if not (mu_max > 0 and logvar_min < logvar_max):
-        raise ValueError("need mu_max > 0 and logvar_min < logvar_max")
+        raise ValueError(f"need mu_max > 0 and logvar_min < logvar_max, got mu_max={mu_max}, "
+                         f"logvar_min={logvar_min}, logvar_max={logvar_max}")
     mu = torch.linspace(-mu_max, mu_max, n, dtype=torch.float64)
     logvar = torch.linspace(logvar_min, logvar_max, n, dtype=torch.float64)
     lv, m = torch.meshgrid(logvar, mu, indexing="ij")

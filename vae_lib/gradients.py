@@ -63,6 +63,9 @@ def _values(f: Integrand, z: Tensor) -> Tensor:
 def diag_gaussian_score(z: Tensor, mu: Tensor, logvar: Tensor) -> GradientSamples:
     """The score ``grad_{mu, logvar} log N(z; mu, diag exp(logvar))`` at each z: z (S, J) -> (S, J) each."""
     check_tensor("z", z)
+    check_tensor("mu", mu)
+    check_tensor("logvar", logvar)
+    check_same(("mu", "logvar"), mu, logvar)
     if z.dim() != 2 or z.shape[1:] != mu.shape:
         raise ValueError(f"z must have shape (S, {mu.shape[-1]}), got {tuple(z.shape)}")
     var = logvar.exp()
@@ -117,9 +120,11 @@ def summarise(samples: Tensor) -> EstimatorSummary:
 
 def quadratic_expectation(mu: Tensor, logvar: Tensor, a: Tensor) -> Tensor:
     """``E_q[|z - a|^2] = |mu - a|^2 + sum_j sigma_j^2`` for q = N(mu, diag exp(logvar)); (J,) -> ()."""
+    check_tensor("mu", mu)
+    check_tensor("logvar", logvar)
     check_tensor("a", a)
     check_same(("mu", "logvar", "a"), mu, logvar, a)
-    # eq. quadratic-expectation
+    # the mean term plus the variances: an exact reference for the estimators (the book derives no label for it)
     return (mu - a).pow(2).sum(-1) + logvar.exp().sum(-1)
 
 
@@ -132,6 +137,8 @@ def ascend_elbo(log_likelihood: Integrand, mu: Tensor, logvar: Tensor, *, estima
     mu, logvar: (J,) starting point. Returns the trajectories (steps + 1, J) of mu and logvar.
     """
     check_choice("estimator", estimator, ESTIMATORS)
+    if not callable(log_likelihood):  # checked here: the estimators would call it "f"
+        raise TypeError(f"log_likelihood must be a callable z (S, J) -> (S,), got {type(log_likelihood).__name__}")
     if not isinstance(steps, int) or steps < 1:
         raise ValueError(f"steps must be a positive integer, got {steps!r}")
     lr = check_positive_number("lr", lr)

@@ -19,7 +19,7 @@ import torch
 from matplotlib.axes import Axes
 from torch import Tensor
 
-from ._checks import check_choice, check_tensor
+from ._checks import check_choice, check_finite_number, check_generator, check_positive_int, check_tensor
 from .gaussian_kl import normal_log_prob
 from .objectives import kl_quadrature
 
@@ -37,6 +37,11 @@ class GaussianMixture1D:
     stds: tuple[float, ...]
 
     def __post_init__(self) -> None:
+        for name in ("weights", "means", "stds"):
+            values = getattr(self, name)
+            if not isinstance(values, (tuple, list)) or any(
+                    isinstance(v, bool) or not isinstance(v, (int, float)) for v in values):
+                raise TypeError(f"{name} must be a tuple of numbers, got {values!r}")
         k = len(self.weights)
         if k < 1 or len(self.means) != k or len(self.stds) != k:
             raise ValueError("weights, means and stds must be non-empty and of equal length, got "
@@ -71,8 +76,8 @@ class GaussianMixture1D:
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
         """n float64 draws (n,): a component by its weight, then a Gaussian draw from it."""
-        if not isinstance(n, int) or n < 1:
-            raise ValueError(f"n must be a positive integer, got {n!r}")
+        check_positive_int("n", n)
+        check_generator("generator", generator, torch.device("cpu"))
         w, m, s = self._params(torch.empty(0, dtype=torch.float64))
         k = torch.multinomial(w, n, replacement=True, generator=generator)
         return m[k] + s[k] * torch.randn(n, dtype=torch.float64, generator=generator)
@@ -129,6 +134,9 @@ def fit_gaussian(target: GaussianMixture1D, direction: str, mu0: float, logvar0:
         raise ValueError(f"steps must be a positive integer, got {steps!r}")
     if not (isinstance(lr, (int, float)) and 0 < lr < float("inf")):
         raise ValueError(f"lr must be a finite positive number, got {lr!r}")
+    # a NaN start would be reported as "mu contains NaN" from inside the quadrature
+    check_finite_number("mu0", mu0)
+    check_finite_number("logvar0", logvar0)
     theta = torch.tensor([float(mu0), float(logvar0)], dtype=torch.float64, requires_grad=True)
     path = [theta.detach().clone()]
     for _ in range(steps):

@@ -18,7 +18,14 @@ from matplotlib.figure import Figure
 from torch import Tensor, nn
 
 from ._blit import DPI, BlitFigure
-from ._checks import check_choice, check_tensor, reduce_batch
+from ._checks import (
+    check_choice,
+    check_finite_number,
+    check_generator,
+    check_positive_int,
+    check_tensor,
+    reduce_batch,
+)
 from .models import VAE, AutoEncoder, reparameterize
 from .training import Objective, fit
 
@@ -50,6 +57,9 @@ def encode_codes(model: Model, x: Tensor, sample: bool = False, generator: torch
     """
     _check_model(model)
     _check_matrix("x", x, model.config.input_dim)
+    if not isinstance(sample, bool):
+        raise TypeError(f"sample must be a bool, got {type(sample).__name__}")
+    check_positive_int("batch_size", batch_size)
     if sample and not isinstance(model, VAE):
         raise ValueError("sample=True needs a VAE: an auto-encoder's code is deterministic")
     x = x.to(model.device)
@@ -67,6 +77,7 @@ def decode_images(model: Model, z: Tensor, batch_size: int = 1000) -> Tensor:
     """Pixel means ``sigmoid(f(z))`` of codes z: (N, J) -> images (N, D) in [0, 1]."""
     _check_model(model)
     _check_matrix("z", z, model.config.latent_dim)
+    check_positive_int("batch_size", batch_size)
     z = z.to(model.device)
     # eq. ae-decoder: x_hat = sigmoid(f(z))
     return torch.cat([torch.sigmoid(model.decode(z[s : s + batch_size])) for s in range(0, z.shape[0], batch_size)])
@@ -83,6 +94,7 @@ def random_codes(n: int, reference: Tensor, kind: str = "gaussian",
         raise ValueError(f"n must be a positive integer, got {n!r}")
     _check_matrix("reference", reference)
     check_choice("kind", kind, ("gaussian", "box"))
+    check_generator("generator", generator, reference.device)
     shape = (n, reference.shape[1])
     if kind == "gaussian":
         return torch.randn(shape, dtype=reference.dtype, device=reference.device, generator=generator)
@@ -99,7 +111,7 @@ def prior_radius(latent_dim: int, mass: float = 0.99) -> float:
     """
     if not isinstance(latent_dim, int) or latent_dim < 1:
         raise ValueError(f"latent_dim must be a positive integer, got {latent_dim!r}")
-    if not 0 < mass < 1:
+    if not 0 < check_finite_number("mass", mass) < 1:
         raise ValueError(f"mass must lie strictly between 0 and 1, got {mass!r}")
     half_j = torch.tensor(latent_dim / 2, dtype=torch.float64)
     lo, hi = 0.0, latent_dim**0.5 + 40.0  # the chi_J tail beyond sqrt(J) + 40 is below 1e-300
@@ -116,6 +128,7 @@ def nearest_distances(a: Tensor, b: Tensor, batch_size: int = 1024) -> Tensor:
     """Euclidean distance from each row of a (N, K) to its nearest row of b (M, K): (N,)."""
     _check_matrix("a", a)
     _check_matrix("b", b, a.shape[1])
+    check_positive_int("batch_size", batch_size)
     b = b.to(a.device, a.dtype)
     return torch.cat([torch.cdist(a[s : s + batch_size], b).min(1).values for s in range(0, a.shape[0], batch_size)])
 
@@ -225,8 +238,12 @@ def plane_explorer_draw(model: Model, plane: CodePlane, codes: Tensor, labels: T
     """
     _check_model(model)
     _check_matrix("codes", codes, model.config.latent_dim)
-    if labels.shape != codes.shape[:1]:
-        raise ValueError(f"labels must have shape ({codes.shape[0]},), got {tuple(labels.shape)}")
+    if not isinstance(plane, CodePlane):
+        raise TypeError(f"plane must be a CodePlane (from principal_plane), got {type(plane).__name__}")
+    check_positive_int("max_points", max_points)
+    if not isinstance(labels, Tensor) or labels.shape != codes.shape[:1]:
+        got = tuple(labels.shape) if isinstance(labels, Tensor) else type(labels).__name__
+        raise ValueError(f"labels must have shape ({codes.shape[0]},), got {got}")
     keep = torch.linspace(0, codes.shape[0] - 1, min(max_points, codes.shape[0])).long()
     # drawn once into the frames' background: a light cloud of codes and each label at its centroid
     xy = plane.project(codes.to(plane.mean.device)).cpu()
@@ -248,6 +265,8 @@ def plane_explorer_draw(model: Model, plane: CodePlane, codes: Tensor, labels: T
     frames = BlitFigure(fig, [marker, image, *right.spines.values(), right.title])  # spines over the image
 
     def draw(a: float, b: float) -> Figure:
+        check_finite_number("a", a)  # else "z contains NaN" from the decoder
+        check_finite_number("b", b)
         z = plane.codes(torch.tensor([a], dtype=plane.mean.dtype), torch.tensor([b], dtype=plane.mean.dtype))
         image.set_data(decode_images(model, z.to(model.device))[0].reshape(28, 28).cpu().numpy())
         marker.set_data([a], [b])
@@ -269,9 +288,13 @@ def fit_on_subsets(make_model: Callable[[], nn.Module], objective: Objective, x:
     and shuffled with ``seed + k``, so each gets its own seed; extra arguments go to :func:`fit`.
     """
     _check_matrix("x", x)
+    if not callable(make_model):
+        raise TypeError(f"make_model must be a callable returning a fresh model, got {type(make_model).__name__}")
+    if not isinstance(masks, dict) or not masks:
+        raise ValueError("masks must be a non-empty dict of name -> boolean tensor over the rows of x")
     models = {}
     for k, (name, mask) in enumerate(masks.items()):
-        if mask.dtype != torch.bool or mask.shape != x.shape[:1]:
+        if not isinstance(mask, Tensor) or mask.dtype != torch.bool or mask.shape != x.shape[:1]:
             raise ValueError(f"masks[{name!r}] must be a boolean tensor of shape ({x.shape[0]},)")
         if not bool(mask.any()):
             raise ValueError(f"masks[{name!r}] selects no rows")
@@ -289,9 +312,16 @@ def decoder_disagreement(model_a: Model, model_b: Model, z: Tensor) -> dict[str,
     ``within_a``, ``within_b``: between d(z_k) and d(z_{k+1}), two different
     codes in one decoder, the scale against which ``across`` is judged.
     """
+    # checked here under the caller's names: decode_images would call either of them "model"
+    for name, m in (("model_a", model_a), ("model_b", model_b)):
+        if not isinstance(m, (AutoEncoder, VAE)):
+            raise TypeError(f"{name} must be a vae_lib AutoEncoder or VAE, got {type(m).__name__}")
     _check_matrix("z", z)
     if z.shape[0] < 2:
         raise ValueError("z must hold at least two codes")
+    for name, m in (("model_a", model_a), ("model_b", model_b)):
+        if z.shape[1] != m.config.latent_dim:
+            raise ValueError(f"z must have shape (N, {m.config.latent_dim}) for {name}, got {tuple(z.shape)}")
     ia, ib = decode_images(model_a, z), decode_images(model_b, z).to(model_a.device)
     gap = lambda p, q: float((p - q).abs().mean())  # noqa: E731
     return {"across": gap(ia, ib), "within_a": gap(ia, ia.roll(1, 0)), "within_b": gap(ib, ib.roll(1, 0))}

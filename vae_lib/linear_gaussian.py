@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from ._checks import check_positive_number, check_tensor
+from ._checks import check_generator, check_positive_int, check_positive_number, check_tensor
 from .objectives import LOG_2PI
 
 
@@ -158,8 +158,7 @@ class LinearGaussian:
                dtype: torch.dtype = torch.float64, device: torch.device | str | None = None) -> "LinearGaussian":
         """A model with W and b drawn from N(0, 1), entry by entry."""
         for name, v in (("latent_dim", latent_dim), ("data_dim", data_dim)):
-            if not isinstance(v, int) or v < 1:
-                raise ValueError(f"{name} must be a positive integer, got {v!r}")
+            check_positive_int(name, v)
         w = torch.randn(data_dim, latent_dim, generator=generator, dtype=dtype, device=device)
         b = torch.randn(data_dim, generator=generator, dtype=dtype, device=device)
         return cls(w, b, noise_variance)
@@ -182,8 +181,8 @@ class LinearGaussian:
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
         """n draws from the joint: (z (n, J), x (n, D))."""
-        if not isinstance(n, int) or n < 1:
-            raise ValueError(f"n must be a positive integer, got {n!r}")
+        check_positive_int("n", n)
+        check_generator("generator", generator, self.weight.device)
         kw = dict(generator=generator, dtype=self.weight.dtype, device=self.weight.device)
         z = torch.randn(n, self.latent_dim, **kw)
         x = z @ self.weight.T + self.bias + math.sqrt(self.noise_variance) * torch.randn(n, self.data_dim, **kw)

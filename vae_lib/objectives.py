@@ -22,10 +22,12 @@ from torch import Tensor
 from ._checks import (
     check_choice,
     check_nonnegative,
+    check_positive_int,
     check_positive_number,
     check_reduction,
     check_same,
     check_tensor,
+    check_unit_interval,
     reduce_batch,
 )
 
@@ -52,6 +54,11 @@ def normal_log_prob(x: Tensor, mu: float | Tensor, logvar: float | Tensor) -> Te
     """
     check_tensor("x", x)
     mu, logvar = _as_tensor("mu", mu), _as_tensor("logvar", logvar)
+    try:
+        torch.broadcast_shapes(x.shape, mu.shape, logvar.shape)
+    except RuntimeError:
+        raise ValueError(f"x, mu and logvar must broadcast together, got shapes {tuple(x.shape)}, "
+                         f"{tuple(mu.shape)} and {tuple(logvar.shape)}") from None
     # eq. log-q-diagonal, one unit: -1/2 [log 2 pi + log sigma^2 + (x - mu)^2 / sigma^2]
     return -0.5 * (LOG_2PI + logvar + (x - mu).pow(2) * torch.exp(-logvar))
 
@@ -69,6 +76,11 @@ def kl_discrete(p: Tensor, q: Tensor, dim: int = -1) -> Tensor:
     check_tensor("p", p)
     check_tensor("q", q)
     check_same(("p", "q"), p, q)
+    if p.dim() < 1:
+        raise ValueError("p must have shape (..., K): a probability vector, not a 0-d tensor")
+    if not isinstance(dim, int) or isinstance(dim, bool) or not -p.dim() <= dim < p.dim():
+        raise ValueError(f"dim must be an integer in [{-p.dim()}, {p.dim() - 1}] for p of shape "
+                         f"{tuple(p.shape)}, got {dim!r}")
     for name, t in (("p", p), ("q", q)):
         if bool((t < 0).any()):
             raise ValueError(f"{name} must be non-negative: it is a probability vector")
@@ -89,18 +101,38 @@ def kl_quadrature(
 ) -> Tensor:
     """Source Eq. (2) by numerical quadrature: ``int p(x) log(p(x)/q(x)) dx`` in 1-D.
 
-    ``log_p`` and ``log_q`` map a (N,) float64 grid to log densities (N,). The
+    ``log_p`` and ``log_q`` map a (N,) float64 grid to log densities (N,), or to
+    (..., N) for several integrals at once (the two shapes must broadcast). The
     integral is taken over ``[lower, upper]`` with the trapezoidal rule on
     ``n_points`` points; choose the interval so that ``p`` is negligible outside.
+    A log density may be ``-inf`` (zero density) but never NaN or ``+inf``.
     """
+    for name, f in (("log_p", log_p), ("log_q", log_q)):
+        if not callable(f):
+            raise TypeError(f"{name} must be a callable mapping a (N,) grid to log densities, "
+                            f"got {type(f).__name__}")
+    for name, v in (("lower", lower), ("upper", upper)):
+        if not isinstance(v, (int, float)) or isinstance(v, bool):
+            raise TypeError(f"{name} must be a number, got {type(v).__name__}")
     if not (math.isfinite(lower) and math.isfinite(upper) and lower < upper):
         raise ValueError(f"lower and upper must be finite with lower < upper, got {lower}, {upper}")
-    if not isinstance(n_points, int) or n_points < 3:
+    if not isinstance(n_points, int) or isinstance(n_points, bool) or n_points < 3:
         raise ValueError(f"n_points must be an integer >= 3, got {n_points!r}")
     x = torch.linspace(lower, upper, n_points, dtype=torch.float64)
     lp, lq = log_p(x), log_q(x)
-    check_tensor("log_p(x)", lp, finite=False)
-    check_tensor("log_q(x)", lq, finite=False)
+    for name, t in (("log_p(x)", lp), ("log_q(x)", lq)):
+        check_tensor(name, t, finite=False)
+        if t.dim() < 1 or t.shape[-1] != n_points:
+            raise ValueError(f"{name} must have the grid's shape ({n_points},) (or (..., {n_points})), "
+                             f"got {tuple(t.shape)}")
+        # NaN > 0 is False, so a NaN would otherwise be dropped from the integral without a word
+        if bool((t.isnan() | (t == math.inf)).any()):
+            raise ValueError(f"{name} contains NaN or +inf values; a log density must be finite or -inf")
+    try:
+        torch.broadcast_shapes(lp.shape, lq.shape)
+    except RuntimeError:
+        raise ValueError(f"log_p(x) and log_q(x) have shapes {tuple(lp.shape)} and {tuple(lq.shape)}, "
+                         "which do not broadcast") from None
     p = lp.exp()
     # eq. kl-continuous; where p underflows to 0 the integrand is 0
     integrand = torch.where(p > 0, p * (lp - lq), torch.zeros_like(p))
@@ -116,6 +148,8 @@ def kl_monte_carlo(log_q: Tensor, log_p: Tensor) -> Tensor:
     check_tensor("log_q", log_q)
     check_tensor("log_p", log_p)
     check_same(("log_q", "log_p"), log_q, log_p)
+    if log_q.dim() < 1:
+        raise ValueError("log_q must have shape (S, ...) with a sample dimension S, got a 0-d tensor")
     return (log_q - log_p).mean(0)
 
 
@@ -158,11 +192,16 @@ def kl_diag_gaussians(
     _check_gaussian("mu_p", mu_p, "logvar_p", logvar_p)
     check_same(("mu_q", "mu_p"), mu_q, mu_p)
     check_reduction(reduction)
+    # In half precision exp(-logvar_p) overflows for logvar_p < -11 and 0 * inf gives NaN for finite
+    # inputs: compute in float32 and round once at the end (float32/float64 are computed as before).
+    dtype = mu_q.dtype
+    if dtype in (torch.float16, torch.bfloat16):
+        mu_q, logvar_q, mu_p, logvar_p = (t.float() for t in (mu_q, logvar_q, mu_p, logvar_p))
     # eq. kl-two-gaussians: 1/2 sum_j [log(var_p/var_q) + (var_q + (mu_q - mu_p)^2)/var_p - 1]
     kl = 0.5 * (
         logvar_p - logvar_q + (logvar_q - logvar_p).exp() + (mu_q - mu_p).pow(2) * (-logvar_p).exp() - 1.0
     ).sum(-1)
-    return reduce_batch(kl, reduction) if kl.dim() else kl
+    return (reduce_batch(kl, reduction) if kl.dim() else kl).to(dtype)
 
 
 def source_penalty(mu: Tensor, log_sigma: Tensor) -> Tensor:
@@ -186,6 +225,11 @@ def kl_logstd_to_standard_normal(mu: Tensor, log_sigma: Tensor) -> Tensor:
 # --- Reconstruction log-likelihoods ---------------------------------------------------
 
 
+def _check_pixels(x: Tensor) -> None:
+    if x.dim() < 1:
+        raise ValueError("x must have shape (B, D) (or (D,)) with a pixel dimension D, got a 0-d tensor")
+
+
 def bernoulli_log_likelihood(x: Tensor, logits: Tensor, reduction: str = "mean") -> Tensor:
     """``log p(x|z)`` for a Bernoulli decoder with the given logits, summed over pixels.
 
@@ -195,8 +239,8 @@ def bernoulli_log_likelihood(x: Tensor, logits: Tensor, reduction: str = "mean")
     check_tensor("x", x)
     check_tensor("logits", logits)
     check_same(("x", "logits"), x, logits)
-    if bool(((x < 0) | (x > 1)).any()):
-        raise ValueError("x must lie in [0, 1] for a Bernoulli likelihood")
+    _check_pixels(x)
+    check_unit_interval("x", x)
     check_reduction(reduction)
     return reduce_batch(_bernoulli_log_likelihood(x, logits), reduction)
 
@@ -214,6 +258,7 @@ def gaussian_log_likelihood(x: Tensor, mean: Tensor, variance: float, reduction:
     check_tensor("x", x)
     check_tensor("mean", mean)
     check_same(("x", "mean"), x, mean)
+    _check_pixels(x)
     variance = check_positive_number("variance", variance)
     check_reduction(reduction)
     return reduce_batch(_gaussian_log_likelihood(x, mean, variance), reduction)
@@ -282,25 +327,6 @@ def negative_elbo(
     return ElboTerms(*(reduce_batch(t, reduction) for t in (loss, rec, kl)))
 
 
-def _negative_elbo_per_example(
-    x: Tensor, decoder_logits: Tensor, mu: Tensor, logvar: Tensor, likelihood: str, variance: float, beta: float
-) -> ElboTerms:
-    """:func:`negative_elbo` with ``reduction="none"`` and no argument checks, shapes (B,).
-
-    For the training loop's hot path only: the checks scan every value (isfinite,
-    range) and cost about a sixth of a CPU training step, and on a GPU each one
-    is a host sync. ``fit`` validates its data once and runs its first batch
-    through the public function; the arithmetic here is the same, op for op.
-    """
-    if likelihood == "bernoulli":
-        rec = -_bernoulli_log_likelihood(x, decoder_logits)
-    else:
-        rec = -_gaussian_log_likelihood(x, torch.sigmoid(decoder_logits), variance)
-    kl = _kl_to_standard_normal(mu, logvar)
-    # eq. negative-elbo
-    return ElboTerms(rec + beta * kl, rec, kl)
-
-
 def source_eq8_loss(x: Tensor, y: Tensor, mu: Tensor, logvar: Tensor, reduction: str = "mean") -> ElboTerms:
     """The source's Eq. (8), literally: per-pixel *mean* squared error plus the *summed* KL.
 
@@ -317,22 +343,15 @@ def source_eq8_loss(x: Tensor, y: Tensor, mu: Tensor, logvar: Tensor, reduction:
         raise ValueError(
             f"x must be (B, n) and mu (B, J) with the same B, got {tuple(x.shape)} and {tuple(mu.shape)}"
         )
-    return ElboTerms(*(reduce_batch(t, reduction) for t in _source_eq8_per_example(x, y, mu, logvar)))
-
-
-def _source_eq8_per_example(x: Tensor, y: Tensor, mu: Tensor, logvar: Tensor) -> ElboTerms:
-    """The arithmetic of :func:`source_eq8_loss`, unchecked, per example: shapes (B,)."""
     # eq. source-eq8: mean over pixels, then the closed-form KL summed over latent units
     rec = (x - y).pow(2).mean(-1)
     kl = _kl_to_standard_normal(mu, logvar)
-    return ElboTerms(rec + kl, rec, kl)
+    return ElboTerms(*(reduce_batch(t, reduction) for t in (rec + kl, rec, kl)))
 
 
 def source_eq8_equivalent_variance(n_pixels: int) -> float:
     """Decoder variance s^2 for which Eq. (8) is the exact negative ELBO (up to a constant): ``n/2``."""
-    if not isinstance(n_pixels, int) or n_pixels < 1:
-        raise ValueError(f"n_pixels must be a positive integer, got {n_pixels!r}")
-    return n_pixels / 2
+    return check_positive_int("n_pixels", n_pixels) / 2
 
 
 __all__ = [

@@ -6,11 +6,14 @@ import torch
 from matplotlib.axes import Axes
 from torch import Tensor
 
+from ._checks import check_positive_int, check_tensor
 from .training import History
 
 
 def image_grid(images: Tensor, nrow: int = 10, ax: Axes | None = None, title: str | None = None) -> Axes:
     """Tile images (N, 784) or (N, 28, 28) with values in [0, 1] into one grey-scale picture."""
+    check_tensor("images", images)
+    check_positive_int("nrow", nrow)
     images = images.detach().float().cpu()
     if images.dim() == 2:
         side = int(round(images.shape[1] ** 0.5))
@@ -38,6 +41,11 @@ def image_grid(images: Tensor, nrow: int = 10, ax: Axes | None = None, title: st
 
 def latent_scatter(z: Tensor, labels: Tensor, ax: Axes | None = None, title: str | None = None) -> Axes:
     """Scatter the first two coordinates of z (N, J >= 2), or its top-2 principal components when J > 2."""
+    check_tensor("z", z)
+    if z.dim() != 2 or z.shape[1] < 2:
+        raise ValueError(f"z must have shape (N, J) with J >= 2, got {tuple(z.shape)}")
+    if not isinstance(labels, torch.Tensor) or labels.shape != z.shape[:1]:
+        raise ValueError(f"labels must be a tensor of shape ({z.shape[0]},), one label per code")
     z = z.detach().float().cpu()
     xlabel, ylabel = "$z_1$", "$z_2$"
     if z.shape[1] > 2:
@@ -59,6 +67,11 @@ def latent_scatter(z: Tensor, labels: Tensor, ax: Axes | None = None, title: str
 def loss_curves(history: History, keys: list[str] | None = None, ax: Axes | None = None,
                 ylabel: str = "nats per image") -> Axes:
     """Plot per-epoch curves of the history's terms (all of them by default)."""
+    if not isinstance(history, History):
+        raise TypeError(f"history must be a vae_lib.training.History, got {type(history).__name__}")
+    missing = [k for k in keys or () if k not in history.terms]
+    if missing:
+        raise ValueError(f"keys {missing} are not in the history, which holds {history.keys()}")
     keys = keys or history.keys()
     if ax is None:
         _, ax = plt.subplots(figsize=(6, 3.5))

@@ -17,18 +17,9 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from ._checks import check_choice, check_tensor
-from .models import AutoEncoder, VAE, _forward_unchecked
-from .objectives import (
-    _bernoulli_log_likelihood,
-    _negative_elbo_per_example,
-    _source_eq8_per_example,
-    bernoulli_log_likelihood,
-    negative_elbo,
-    source_eq8_loss,
-)
-
-Objective = Callable[[nn.Module, Tensor], dict[str, Tensor]]
+from ._checks import check_choice, check_positive_int, check_tensor, check_unit_interval, check_values, validation
+from .models import AutoEncoder, VAE
+from .objectives import bernoulli_log_likelihood, negative_elbo, source_eq8_loss
 
 
 # --- Reproducibility and hardware -----------------------------------------------------
@@ -44,16 +35,21 @@ def seed_everything(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
-def choose_device(preference: str = "auto") -> torch.device:
+def choose_device(device: str = "auto") -> torch.device:
     """``"auto"`` picks cuda, then mps, then cpu; or name one of them explicitly."""
-    check_choice("preference", preference, ("auto", "cuda", "mps", "cpu"))
-    if preference == "auto":
+    # the parameter is called ``device`` so that the message is right for book.setup(device=...) too
+    check_choice("device", device, ("auto", "cuda", "mps", "cpu"))
+    mps = getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
+    if device == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        if mps:
             return torch.device("mps")
         return torch.device("cpu")
-    return torch.device(preference)
+    # torch would only fail at the first tensor moved there, with an error that names no argument
+    if (device == "cuda" and not torch.cuda.is_available()) or (device == "mps" and not mps):
+        raise ValueError(f"device={device!r} is not available on this machine; use 'auto' or 'cpu'")
+    return torch.device(device)
 
 
 def _usable_cores() -> int:
@@ -63,18 +59,31 @@ def _usable_cores() -> int:
         return os.cpu_count() or 2
 
 
+def _free_cores() -> int:
+    """The usable cores not already busy: cores minus the 1-minute load average, rounded, at least 1."""
+    cores = _usable_cores()
+    try:
+        load = os.getloadavg()[0]
+    except (AttributeError, OSError):  # no load average (Windows): assume the machine is shared
+        return max(1, cores // 2)
+    return max(1, min(cores, int(cores - load + 0.5)))
+
+
 def set_threads(n: int | None = None) -> int:
     """Set torch's intra-op CPU threads; ``None`` applies the book's policy (see README, Speed).
 
-    The policy: ``VAE_LIB_THREADS`` when set, else half the cores this process may
-    use, between 1 and 4 (one thread on a 2-core machine). Measured on a shared
-    2-core machine with ``python -m vae_lib.bench``: when the other core is busy,
-    two OpenMP threads that wait for each other train ~10x slower than one.
+    The policy: ``VAE_LIB_THREADS`` when set, else the cores that are free when this is
+    called (usable cores minus the load average), at most 8. Measured with ``python -m
+    vae_lib.bench`` on a 2-core machine: idle, two threads train ~1.5x faster than one;
+    with the other core busy, two OpenMP threads that wait for each other train many
+    times slower than one.
     """
     if n is None:
         env = os.environ.get("VAE_LIB_THREADS")
-        n = int(env) if env else max(1, min(4, _usable_cores() // 2))
-    if not isinstance(n, int) or n < 1:
+        if env is not None and not env.strip().isdigit():
+            raise ValueError(f"VAE_LIB_THREADS must be a positive integer, got {env!r}")
+        n = int(env) if env else min(8, _free_cores())
+    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
         raise ValueError(f"n must be a positive integer, got {n!r}")
     torch.set_num_threads(n)
     return n
@@ -83,71 +92,67 @@ def set_threads(n: int | None = None) -> int:
 # --- Objectives: (model, x) -> {"loss": scalar, ...terms}, batch-mean nats ------------------
 
 
-def _check_unit_interval(x: Tensor) -> None:
-    if bool(((x < 0) | (x > 1)).any()):
-        raise ValueError("x_train must lie in [0, 1] for a Bernoulli likelihood")
+class Objective:
+    """A training objective: ``objective(model, x)`` returns ``{"loss": scalar, ...terms}`` in batch-mean nats.
 
-
-def _with_trusted_twin(
-    objective: Objective, trusted: Objective, check_data: Callable[[Tensor], None] | None = None
-) -> Objective:
-    """Attach a twin without argument checks, which :func:`fit` uses after its first batch.
-
-    The twin does the same arithmetic op for op (same numbers); it only skips
-    the per-batch value scans (isfinite, range), which cost ~15% of a CPU step
-    and a host sync per batch on a GPU. ``check_data(x_train)`` runs them once
-    on the whole data set instead.
+    It also knows which data it accepts: :func:`fit` and :func:`evaluate` call
+    ``check_data`` once on the whole data set, where it enters, and then run their
+    batches without per-call value scans (``vae_lib.set_validation``). Any other
+    callable with the same signature works too; its data are checked for NaN/inf only.
     """
-    objective._trusted = trusted  # type: ignore[attr-defined]
-    objective._check_data = check_data or (lambda x: None)  # type: ignore[attr-defined]
-    return objective
+
+    def __init__(self, name: str, terms: Callable[[nn.Module, Tensor], dict[str, Tensor]],
+                 unit_interval: bool = False) -> None:
+        self.name, self._terms, self.unit_interval = name, terms, unit_interval
+
+    def __call__(self, model: nn.Module, x: Tensor) -> dict[str, Tensor]:
+        return self._terms(model, x)
+
+    def check_data(self, name: str, x: Tensor) -> None:
+        check_values(name, x)
+        if self.unit_interval:
+            check_unit_interval(name, x, always=True)
+
+    def __repr__(self) -> str:
+        return f"Objective({self.name})"
 
 
 def vae_objective(likelihood: str = "bernoulli", beta: float = 1.0, variance: float = 1.0) -> Objective:
     """The negative ELBO (``beta = 1``) or a beta-weighted version of it."""
     check_choice("likelihood", likelihood, ("bernoulli", "gaussian"))
 
-    def objective(model: nn.Module, x: Tensor) -> dict[str, Tensor]:
+    def terms(model: nn.Module, x: Tensor) -> dict[str, Tensor]:
         logits, mu, logvar = model(x)
         t = negative_elbo(x, logits, mu, logvar, likelihood=likelihood, variance=variance, beta=beta)
         return {"loss": t.loss, "reconstruction": t.reconstruction, "kl": t.kl}
 
-    def trusted(model: nn.Module, x: Tensor) -> dict[str, Tensor]:
-        logits, mu, logvar = _forward_unchecked(model, x)
-        t = _negative_elbo_per_example(x, logits, mu, logvar, likelihood, float(variance), beta)
-        return {"loss": t.loss.mean(), "reconstruction": t.reconstruction.mean(), "kl": t.kl.mean()}
-
-    return _with_trusted_twin(objective, trusted, _check_unit_interval if likelihood == "bernoulli" else None)
+    return Objective(f"negative ELBO, {likelihood}, beta={beta:g}", terms, unit_interval=likelihood == "bernoulli")
 
 
 def source_eq8_objective() -> Objective:
     """The source's Eq. (8) taken literally (per-pixel mean MSE + summed KL)."""
 
-    def objective(model: nn.Module, x: Tensor) -> dict[str, Tensor]:
+    def terms(model: nn.Module, x: Tensor) -> dict[str, Tensor]:
         logits, mu, logvar = model(x)
         t = source_eq8_loss(x, torch.sigmoid(logits), mu, logvar)
         return {"loss": t.loss, "reconstruction": t.reconstruction, "kl": t.kl}
 
-    def trusted(model: nn.Module, x: Tensor) -> dict[str, Tensor]:
-        logits, mu, logvar = _forward_unchecked(model, x)
-        t = _source_eq8_per_example(x, torch.sigmoid(logits), mu, logvar)
-        return {"loss": t.loss.mean(), "reconstruction": t.reconstruction.mean(), "kl": t.kl.mean()}
-
-    return _with_trusted_twin(objective, trusted)
+    return Objective("source Eq. (8)", terms)
 
 
 def ae_objective() -> Objective:
     """Reconstruction only: Bernoulli cross-entropy summed over pixels."""
 
-    def objective(model: nn.Module, x: Tensor) -> dict[str, Tensor]:
+    def terms(model: nn.Module, x: Tensor) -> dict[str, Tensor]:
         rec = -bernoulli_log_likelihood(x, model(x))
         return {"loss": rec, "reconstruction": rec}
 
-    def trusted(model: nn.Module, x: Tensor) -> dict[str, Tensor]:
-        rec = -_bernoulli_log_likelihood(x, _forward_unchecked(model, x)).mean()
-        return {"loss": rec, "reconstruction": rec}
+    return Objective("auto-encoder cross-entropy", terms, unit_interval=True)
 
-    return _with_trusted_twin(objective, trusted, _check_unit_interval)
+
+def _check_data(objective: Callable, name: str, x: Tensor) -> None:
+    check = getattr(objective, "check_data", None)
+    check(name, x) if callable(check) else check_values(name, x)
 
 
 # --- The loop ---------------------------------------------------------------------------
@@ -191,13 +196,21 @@ def _default_optimizer(model: nn.Module, lr: float) -> torch.optim.Optimizer:
 @torch.no_grad()
 def evaluate(model: nn.Module, objective: Objective, x: Tensor, batch_size: int = 1000) -> dict[str, float]:
     """Mean of every term over ``x`` (per example), in eval mode, without gradients."""
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    if not callable(objective):
+        raise TypeError(f"objective must be a callable (model, x) -> dict of terms, got {type(objective).__name__}")
+    check_tensor("x", x)  # also refuses an empty x, whose mean would divide by zero
+    check_positive_int("batch_size", batch_size)
+    _check_data(objective, "x", x)  # once, where the data enter; not again in every batch
     was_training = model.training
     model.eval()
     sums: dict[str, Tensor] = {}
-    for start in range(0, x.shape[0], batch_size):
-        xb = x[start : start + batch_size]
-        for k, v in objective(model, xb).items():
-            sums[k] = sums.get(k, 0) + v * xb.shape[0]
+    with validation(False):
+        for start in range(0, x.shape[0], batch_size):
+            xb = x[start : start + batch_size]
+            for k, v in objective(model, xb).items():
+                sums[k] = sums.get(k, 0) + v * xb.shape[0]
     model.train(was_training)
     return {k: float(v) / x.shape[0] for k, v in sums.items()}
 
@@ -215,6 +228,7 @@ def fit(
     progress: bool | None = None,
     history: History | None = None,
     optimizer: torch.optim.Optimizer | None = None,
+    validate: bool = False,
 ) -> History:
     """Train with Adam on index batches of ``x_train`` (N, D), which is moved to the model's device.
 
@@ -224,9 +238,9 @@ def fit(
 
     Speed (see ``python -m vae_lib.bench``): the data stay on the device, batches
     are index gathers, the loss terms accumulate on the device (one host sync per
-    epoch), Adam is fused, and the book's objectives skip their per-batch value
-    scans after the first batch (the data are checked once; a NaN/inf epoch loss
-    raises).
+    epoch), and Adam is fused. The data are scanned for bad values once, here
+    (``objective.check_data``); the batches then run without per-call value scans
+    unless ``validate=True``, and an epoch whose mean terms are not finite raises.
     """
     from tqdm.auto import tqdm
 
@@ -235,35 +249,35 @@ def fit(
         raise ValueError(f"epochs must be a non-negative integer, got {epochs!r}")
     if not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    if not isinstance(validate, bool):
+        raise TypeError(f"validate must be a bool, got {type(validate).__name__}")
     device = next(model.parameters()).device
     x_train = x_train.to(device)
+    _check_data(objective, "x_train", x_train)  # once, where the data enter
     if x_heldout is not None:
         x_heldout = check_tensor("x_heldout", x_heldout).to(device)
+        _check_data(objective, "x_heldout", x_heldout)
     history = history if history is not None else History()
     optimizer = optimizer or _default_optimizer(model, lr)
     g = torch.Generator(device=device).manual_seed(seed)
     n = x_train.shape[0]
-    trusted = getattr(objective, "_trusted", None)
-    if trusted is not None:
-        objective._check_data(x_train)  # the value scans the trusted twin skips, once for all batches
-    step_objective = objective  # the first batch is checked: bad arguments fail as they always did
     model.train()
     for epoch in tqdm(range(epochs), disable=not _progress_enabled(progress), desc="epochs"):
         order = torch.randperm(n, device=device, generator=g)
         sums: dict[str, Tensor] = {}
-        for start in range(0, n, batch_size):
-            xb = x_train[order[start : start + batch_size]]
-            terms = step_objective(model, xb)
-            optimizer.zero_grad(set_to_none=True)
-            terms["loss"].backward()
-            optimizer.step()
-            # accumulate on the device: no host sync per batch
-            for k, v in terms.items():
-                sums[k] = sums.get(k, 0) + v.detach() * xb.shape[0]
-            step_objective = trusted or objective
+        with validation(validate):
+            for start in range(0, n, batch_size):
+                xb = x_train[order[start : start + batch_size]]
+                terms = objective(model, xb)
+                optimizer.zero_grad(set_to_none=True)
+                terms["loss"].backward()
+                optimizer.step()
+                # accumulate on the device: no host sync per batch
+                for k, v in terms.items():
+                    sums[k] = sums.get(k, 0) + v.detach() * xb.shape[0]
         means = {k: float(v) / n for k, v in sums.items()}
-        if trusted is not None and not all(math.isfinite(v) for v in means.values()):
-            # the per-batch NaN scans are skipped, so divergence is caught here, once per epoch
+        if not all(math.isfinite(v) for v in means.values()):
+            # the batches ran without value scans, so divergence is caught here, once per epoch
             raise ValueError(f"training diverged in epoch {epoch + 1}: mean terms {means}; try a smaller lr")
         history.append("train", means)
         if x_heldout is not None:
@@ -275,38 +289,217 @@ def fit(
 # --- Checkpoints ------------------------------------------------------------------------
 
 
-def save_checkpoint(path: str | os.PathLike, model: nn.Module, history: History | None = None) -> None:
-    """Write the model's weights, config and history atomically (a crash never leaves half a file)."""
+_CHECKPOINT_KEYS = ("kind", "config", "state_dict", "history", "sha256")
+
+
+def _checkpoint_path(path: object) -> Path:
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path must be a str or os.PathLike, got {type(path).__name__}")
     path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"path {path} is a directory; pass a file name such as {path / 'model.pt'}")
+    return path
+
+
+def _check_module(model: object) -> None:
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+
+
+def _model_config(model: nn.Module) -> dict | None:
+    from .models import ModelConfig  # local: this section's imports stay out of the module header
+
+    config = getattr(model, "config", None)
+    return dict(vars(config)) if isinstance(config, ModelConfig) else None
+
+
+def _state_digest(kind: str, config: dict | None, state_dict: dict, history: dict | None) -> str:
+    """SHA-256 of all a checkpoint restores; tensors by their raw bytes, in sorted key order."""
+    import hashlib
+    import json
+
+    h = hashlib.sha256(json.dumps([kind, config, history], sort_keys=True).encode())
+    for key in sorted(state_dict):
+        t = state_dict[key].detach().cpu().contiguous()
+        h.update(json.dumps([key, str(t.dtype), list(t.shape)]).encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy())  # bytes, so any dtype (numpy has no bfloat16)
+    return h.hexdigest()
+
+
+def _remove_stale_temporaries(path: Path) -> None:
+    """Delete the temporaries of saves to ``path`` whose process was killed (ours, for this target only)."""
+    import re
+
+    ours = re.compile(rf"\.{re.escape(path.name)}\.(\d+)\.[a-z0-9_]+\.tmp")  # the name save_checkpoint uses
+    for p in path.parent.iterdir():
+        m = ours.fullmatch(p.name)
+        if m and p.is_file() and not _process_alive(int(m[1])):
+            p.unlink(missing_ok=True)
+
+
+def _process_alive(pid: int) -> bool:
+    # a live save (another process, another thread) must keep its temporary; without a safe probe
+    # (on Windows os.kill(pid, 0) would terminate the process) every temporary counts as live
+    if os.name != "posix" or not 0 < pid < 2**31:
+        return True
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return False
+    except OSError:  # e.g. PermissionError: it exists, as another user's
+        return True
+    return True
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make a rename in ``folder`` survive a power cut; Windows cannot open a folder, so POSIX only."""
+    if os.name != "posix":
+        return
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError:  # a folder we may not open, or a file system that cannot sync one (some network mounts)
+        pass
+
+
+def save_checkpoint(path: str | os.PathLike, model: nn.Module, history: History | None = None) -> None:
+    """Write the model's weights, config and history, with their SHA-256, atomically.
+
+    A crash never leaves half a file at ``path``: the data go to a temporary
+    ``.<name>.<pid>.<random>.tmp`` beside it, synced, then renamed. A temporary left by a
+    killed save is removed by the next save to the same path.
+    """
+    path = _checkpoint_path(path)
+    _check_module(model)
+    if history is not None and not isinstance(history, History):
+        raise TypeError(f"history must be a History or None, got {type(history).__name__}")
+    terms = None
+    if history is not None:
+        if not isinstance(history.terms, dict):
+            raise TypeError(f"history.terms must be a dict, got {type(history.terms).__name__}")
+        terms = {}
+        for key, values in history.terms.items():
+            if not (isinstance(key, str) and isinstance(values, list)
+                    and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)):
+                raise TypeError(f"history[{key!r}] must be a list of numbers under a str key, got {values!r}")
+            terms[key] = [float(v) for v in values]  # plain floats: numpy scalars do not load with weights_only
+    state_dict = model.state_dict()
+    for key, t in state_dict.items():
+        if not isinstance(t, Tensor):
+            raise TypeError(f"model.state_dict()[{key!r}] is a {type(t).__name__}; "
+                            "a checkpoint stores tensors only")
+    kind, config = type(model).__name__, _model_config(model)
+    state = {"kind": kind, "config": config, "state_dict": state_dict, "history": terms,
+             "sha256": _state_digest(kind, config, state_dict, terms)}
     path.parent.mkdir(parents=True, exist_ok=True)
-    state = {
-        "kind": type(model).__name__,
-        "config": getattr(model, "config", None).__dict__ if hasattr(model, "config") else None,
-        "state_dict": model.state_dict(),
-        "history": history.terms if history is not None else None,
-    }
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    _remove_stale_temporaries(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
             torch.save(state, f)
+            f.flush()
+            os.fsync(f.fileno())  # the bytes reach the disk before the name points at them
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    _fsync_dir(path.parent)
+
+
+def _check_checkpoint_layout(path: Path, state: object) -> None:
+    expected = f"expected a dict with keys {list(_CHECKPOINT_KEYS)}, as save_checkpoint writes"
+    if not isinstance(state, dict):
+        raise ValueError(f"{path} is not a vae_lib checkpoint: it holds a {type(state).__name__}; {expected}")
+    keys = set(state)
+    if keys == set(_CHECKPOINT_KEYS) - {"sha256"}:
+        raise ValueError(
+            f"{path} has no checksum: it was written by vae_lib 0.1. If you trust it, re-save it: state = "
+            "torch.load(path, weights_only=True); model.load_state_dict(state['state_dict']); "
+            "save_checkpoint(path, model, History(state['history'] or {}))"
+        )
+    if keys != set(_CHECKPOINT_KEYS):
+        hint = ""
+        if state and all(isinstance(v, Tensor) for v in state.values()):
+            hint = " (a bare state_dict? load it with model.load_state_dict(torch.load(path, weights_only=True)))"
+        raise ValueError(f"{path} is not a vae_lib checkpoint: it holds a dict with keys "
+                         f"{sorted(map(str, keys))[:8]}; {expected}{hint}")
+    config, state_dict, history = state["config"], state["state_dict"], state["history"]
+
+    def str_dict(d: object, ok: Callable[[object], bool]) -> bool:
+        return isinstance(d, dict) and all(isinstance(k, str) and ok(v) for k, v in d.items())
+
+    entries_ok = (
+        isinstance(state["kind"], str)
+        and isinstance(state["sha256"], str)
+        and (config is None or str_dict(config, lambda v: isinstance(v, (int, float, str, bool))))
+        and str_dict(state_dict, lambda v: isinstance(v, Tensor))
+        and (history is None
+             or str_dict(history, lambda v: isinstance(v, list) and all(isinstance(x, float) for x in v)))
+    )
+    if not entries_ok:
+        raise ValueError(f"{path} is not a vae_lib checkpoint: its entries have the wrong types; {expected}")
+
+
+def _check_state_dict_fits(path: Path, saved: dict[str, Tensor], model_state: dict[str, Tensor]) -> None:
+    # checked before copying: load_state_dict would copy the matching tensors, then raise
+    problems = []
+    if missing := sorted(model_state.keys() - saved.keys()):
+        problems.append(f"missing {missing}")
+    if unexpected := sorted(saved.keys() - model_state.keys()):
+        problems.append(f"unexpected {unexpected}")
+    for key in sorted(model_state.keys() & saved.keys()):
+        a, b = saved[key], model_state[key]
+        if a.shape != b.shape:
+            problems.append(f"{key} has shape {tuple(a.shape)} in the checkpoint but {tuple(b.shape)} in model")
+        elif a.dtype != b.dtype:
+            problems.append(f"{key} is {a.dtype} in the checkpoint but {b.dtype} in model (convert model first)")
+    if problems:
+        raise ValueError(f"{path} does not fit model (another architecture?): {'; '.join(problems[:4])}")
 
 
 def load_checkpoint(path: str | os.PathLike, model: nn.Module) -> History:
-    """Load weights saved by :func:`save_checkpoint` into ``model``; returns the stored history."""
-    state = torch.load(Path(path), map_location=next(model.parameters()).device, weights_only=True)
-    if state["kind"] != type(model).__name__:
-        raise ValueError(f"checkpoint holds a {state['kind']}, but model is a {type(model).__name__}")
-    model.load_state_dict(state["state_dict"])
-    return History(state["history"] or {})
+    """Load weights saved by :func:`save_checkpoint` into ``model``; returns the stored history.
+
+    The file is read with ``weights_only=True`` (no code from it ever runs), its SHA-256
+    verified and its architecture compared with ``model`` before any weight is copied:
+    on an error ``model`` is unchanged.
+    """
+    path = _checkpoint_path(path)
+    _check_module(model)
+    if not path.exists():
+        raise FileNotFoundError(f"checkpoint {path} not found")
+    if path.stat().st_size == 0:
+        raise ValueError(f"{path} is empty (0 bytes), not a checkpoint: an interrupted copy?")
+    with open(path, "rb") as f:  # outside the try: an OSError here (permissions) names the path itself
+        try:
+            state = torch.load(f, map_location="cpu", weights_only=True)
+        except Exception as e:  # by the damage: EOFError, KeyError, OSError, RuntimeError, UnpicklingError
+            raise ValueError(
+                f"{path} is not a readable checkpoint: it is truncated or corrupt, was not written by "
+                "torch.save, or holds objects other than tensors and plain containers (never unpickled: "
+                "loading runs no code from the file)"
+            ) from e
+    _check_checkpoint_layout(path, state)
+    kind, config, state_dict, history = (state[k] for k in _CHECKPOINT_KEYS[:4])
+    if _state_digest(kind, config, state_dict, history) != state["sha256"]:
+        raise ValueError(f"{path} is corrupt: its contents do not match the SHA-256 stored when it was saved")
+    if kind != type(model).__name__:
+        raise ValueError(f"{path}: checkpoint holds a {kind}, but model is a {type(model).__name__}")
+    if config != _model_config(model):
+        raise ValueError(f"{path}: checkpoint holds a {kind} with config {config}, but model has config "
+                         f"{_model_config(model)}")
+    _check_state_dict_fits(path, state_dict, model.state_dict())
+    model.load_state_dict(state_dict)
+    return History({k: list(v) for k, v in (history or {}).items()})
 
 
 __all__ = [
     "AutoEncoder",
     "History",
+    "Objective",
     "VAE",
     "ae_objective",
     "choose_device",

@@ -18,6 +18,8 @@ import html
 import io
 import itertools
 import json
+import math
+import numbers
 import re
 from typing import Callable, Sequence
 
@@ -34,6 +36,44 @@ def _png(fig: Figure, dpi: int) -> str:
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
+def _check_params(params: object) -> None:
+    """name -> at least two distinct finite numbers; checked up front, before any frame is drawn."""
+    if not isinstance(params, dict):
+        raise TypeError(f"params must be a dict mapping each argument of draw to its values, "
+                        f"got {type(params).__name__}")
+    if not params:
+        raise ValueError("params must name at least one slider")
+    for key, grid in params.items():
+        if not isinstance(key, str):
+            raise TypeError(f"params keys must be str (argument names of draw), got {key!r}")
+        if not key.isidentifier():
+            raise ValueError(f"params keys must be argument names of draw (identifiers), got {key!r}")
+        if isinstance(grid, (str, bytes, dict)) or not hasattr(grid, "__iter__"):
+            raise TypeError(f"params[{key!r}] must be a list of numbers, got {type(grid).__name__}")
+        values = list(grid)
+        if len(values) < 2:
+            raise ValueError(f"params[{key!r}] must hold at least two values, got {values}")
+        if any(isinstance(v, bool) or not isinstance(v, numbers.Real) for v in values):
+            raise TypeError(f"params[{key!r}] must hold real numbers, got {values}")
+        if not all(math.isfinite(v) for v in values):
+            raise ValueError(f"params[{key!r}] must hold finite numbers (a NaN or inf frame draws nothing), "
+                             f"got {values}")
+        if len(set(float(v) for v in values)) != len(values):
+            raise ValueError(f"params[{key!r}] repeats a value, so two slider positions would be one: {values}")
+
+
+def _check_labels(labels: object, params: dict) -> None:
+    if labels is None:
+        return
+    if not isinstance(labels, dict):
+        raise TypeError(f"labels must be a dict of slider name -> str, or None, got {type(labels).__name__}")
+    for key, label in labels.items():
+        if key not in params:
+            raise ValueError(f"labels names {key!r}, which is not a slider; the sliders are {list(params)}")
+        if not isinstance(label, str):
+            raise TypeError(f"labels[{key!r}] must be a str, got {type(label).__name__}")
+
+
 class Explorer:
     """Sliders over a figure. ``params`` maps each argument of ``draw`` to its grid of values.
 
@@ -43,13 +83,14 @@ class Explorer:
 
     def __init__(self, name: str, draw: DrawFn, params: dict[str, Sequence[float]],
                  labels: dict[str, str] | None = None, dpi: int = 72) -> None:
-        if not re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)*", name):
+        if not isinstance(name, str) or not re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)*", name):
             raise ValueError(f"name must be lowercase-hyphen (e.g. 'kl-gaussians'), got {name!r}")
-        if not params:
-            raise ValueError("params must name at least one slider")
-        for key, grid in params.items():
-            if len(grid) < 2:
-                raise ValueError(f"params[{key!r}] must hold at least two values, got {list(grid)}")
+        if not callable(draw):
+            raise TypeError(f"draw must be a callable draw(**params) -> Figure, got {type(draw).__name__}")
+        _check_params(params)
+        _check_labels(labels, params)
+        if not isinstance(dpi, int) or isinstance(dpi, bool) or dpi < 1:
+            raise ValueError(f"dpi must be a positive integer, got {dpi!r}")
         self.name, self.draw, self.dpi = name, draw, dpi
         self.params = {k: [float(v) for v in g] for k, g in params.items()}
         self.labels = {k: (labels or {}).get(k, k) for k in params}
