@@ -22,6 +22,8 @@ def _check_model_and_data(model: object, x: object, seed: object = 0) -> None:
     check_tensor("x", x)
     if not isinstance(seed, int) or isinstance(seed, bool):
         raise TypeError(f"seed must be an int, got {type(seed).__name__}")
+    if not -(2**63) <= seed < 2**64:  # what torch.Generator.manual_seed takes
+        raise ValueError(f"seed must fit in 64 bits, got {seed}")
 
 
 @torch.no_grad()

@@ -312,6 +312,7 @@ def negative_elbo(
     check_tensor("logvar", logvar, finite=False)
     if not isinstance(beta, (int, float)) or isinstance(beta, bool) or not (0 <= beta < float("inf")):
         raise ValueError(f"beta must be a finite number >= 0, got {beta!r}")
+    check_positive_number("variance", variance)  # even when unused (bernoulli): never accept a bad one
     check_reduction(reduction)
     if mu.dim() != 2 or x.dim() != 2 or mu.shape[0] != x.shape[0]:
         raise ValueError(
