@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import os
+import sys
+from pathlib import Path
 
 import matplotlib
 import pytest
@@ -10,6 +12,9 @@ import torch
 # Headless plots in this process only: an MPLBACKEND variable would be inherited by
 # nbval's kernels and stop the chapters' figures from being displayed.
 matplotlib.use("Agg")
+
+# the benchmark lives outside the package (benchmarks/bench.py); the tests import it as `bench`
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
 
 torch.set_num_threads(1)  # other jobs share the cores; one thread is also the fastest here
 

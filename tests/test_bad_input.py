@@ -19,25 +19,22 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vae_lib import (
+import bench  # benchmarks/bench.py (tests/conftest.py puts it on the path)
+from vae_lib import book, evaluation, plotting, training
+from vae_lib.chapters import (
     bayes_rewrite,
-    bench,
-    book,
+    closed_form_kl,
     diagnostics,
     encoder_gaussian,
-    evaluation,
-    gaussian_kl,
     gradients,
     kl_fits,
     latent,
     linear_gaussian,
-    plotting,
-    training,
 )
 from vae_lib import objectives as O
 from vae_lib import params as P
 from vae_lib.models import VAE, AutoEncoder, ModelConfig, reparameterize
-from vae_lib.widgets import Explorer
+from vae_lib.book.widgets import Explorer
 
 NAN, INF = math.nan, math.inf
 B, D, J = 3, 8, 2
@@ -61,13 +58,14 @@ TENSOR_FUNCTIONS = {
                                                         logvar=torch.randn(B, J))),
     "kl_discrete": (O.kl_discrete, lambda: dict(p=torch.full((B, 4), 0.25), q=torch.full((B, 4), 0.25))),
     "kl_monte_carlo": (O.kl_monte_carlo, lambda: dict(log_q=torch.randn(5, B), log_p=torch.randn(5, B))),
+    "mc_estimate": (O.mc_estimate, lambda: dict(values=torch.randn(5, B))),
     "kl_diag_gaussian_to_standard_normal": (O.kl_diag_gaussian_to_standard_normal,
                                             lambda: dict(mu=torch.randn(B, J), logvar=torch.randn(B, J))),
     "kl_diag_gaussians": (O.kl_diag_gaussians, lambda: dict(mu_q=torch.randn(B, J), logvar_q=torch.randn(B, J),
                                                             mu_p=torch.randn(B, J), logvar_p=torch.randn(B, J))),
-    "source_penalty": (O.source_penalty, lambda: dict(mu=torch.randn(B, J), log_sigma=torch.randn(B, J))),
+    "source_penalty": (O.source_penalty, lambda: dict(mu=torch.randn(B, J), s=torch.randn(B, J))),
     "kl_logstd_to_standard_normal": (O.kl_logstd_to_standard_normal,
-                                     lambda: dict(mu=torch.randn(B, J), log_sigma=torch.randn(B, J))),
+                                     lambda: dict(mu=torch.randn(B, J), log_std=torch.randn(B, J))),
     "bernoulli_log_likelihood": (O.bernoulli_log_likelihood, lambda: dict(x=pixels(), logits=torch.randn(B, D))),
     "gaussian_log_likelihood": (O.gaussian_log_likelihood, lambda: dict(x=pixels(), mean=pixels(), variance=1.0)),
     "negative_elbo": (O.negative_elbo, lambda: dict(x=pixels(), decoder_logits=torch.randn(B, D),
@@ -506,20 +504,20 @@ def test_choose_device_refuses_a_device_that_is_not_there():
 def test_kl_per_unit_grid_names_its_bounds(kwargs, name):
     # before: "mu contains NaN or inf values", about a tensor the caller never passed
     with pytest.raises(ValueError, match=f"^{name} must be a finite number"):
-        gaussian_kl.kl_per_unit_grid(n=5, **kwargs)
+        closed_form_kl.kl_per_unit_grid(n=5, **kwargs)
 
 
 def test_gaussian_cross_entropy_term_names_mu_p_and_logvar_p():
     z = torch.zeros(3, dtype=F64)
     with pytest.raises(ValueError, match="^mu_p contains NaN"):
-        gaussian_kl.gaussian_cross_entropy_term(z, z, torch.full((3,), NAN, dtype=F64), z)
+        closed_form_kl.gaussian_cross_entropy_term(z, z, torch.full((3,), NAN, dtype=F64), z)
     with pytest.raises(ValueError, match="^mu_p and logvar_p must share one shape"):
-        gaussian_kl.gaussian_cross_entropy_term(z, z, z, torch.zeros(4, dtype=F64))
+        closed_form_kl.gaussian_cross_entropy_term(z, z, z, torch.zeros(4, dtype=F64))
 
 
 def test_kl_gaussians_figure_needs_single_numbers():
     with pytest.raises(ValueError, match=r"^mu_q must be a single number, got a tensor of shape \(2,\)"):
-        gaussian_kl.kl_gaussians_figure(torch.zeros(2, dtype=F64), 0.0)
+        closed_form_kl.kl_gaussians_figure(torch.zeros(2, dtype=F64), 0.0)
 
 
 @pytest.mark.parametrize("kwargs,name", [({"s_min": -INF}, "s_min"), ({"s_max": NAN}, "s_max"),
@@ -624,7 +622,7 @@ def test_linear_gaussian_and_bayes_rewrite_check_their_arguments():
     with pytest.raises(TypeError, match="^generator must be a torch.Generator"):
         model.sample(2, generator="g")
     x, mean, cov = torch.zeros(3, dtype=F64), torch.zeros(2, dtype=F64), torch.eye(2, dtype=F64)
-    with pytest.raises(TypeError, match="^model must be a vae_lib.linear_gaussian.LinearGaussian"):
+    with pytest.raises(TypeError, match="^model must be a vae_lib.chapters.linear_gaussian.LinearGaussian"):
         bayes_rewrite.rewrite_chain_closed_form("model", x, mean, cov)
     with pytest.raises(TypeError, match="^nodes must be a torch.Tensor"):
         bayes_rewrite.rewrite_chain_contributions(model, x, mean, cov, [[0.0, 0.0]], torch.ones(1, dtype=F64))
@@ -663,6 +661,7 @@ SPECS = {
                        "n_points": "n_points"}),
     "kl_monte_carlo": (O.kl_monte_carlo, TENSOR_FUNCTIONS["kl_monte_carlo"][1],
                        {"log_q": "typed", "log_p": "typed"}),
+    "mc_estimate": (O.mc_estimate, TENSOR_FUNCTIONS["mc_estimate"][1], {"values": "values"}),
     "kl_diag_gaussian_to_standard_normal": (
         O.kl_diag_gaussian_to_standard_normal, lambda: dict(mu=torch.randn(B, J), logvar=torch.randn(B, J),
                                                             reduction="mean"),
@@ -672,10 +671,10 @@ SPECS = {
                           {"mu_q": "typed", "logvar_q": "typed", "mu_p": "typed", "logvar_p": "typed",
                            "reduction": "reduction"}),
     "source_penalty": (O.source_penalty, TENSOR_FUNCTIONS["source_penalty"][1],
-                       {"mu": "typed", "log_sigma": "typed"}),
+                       {"mu": "typed", "s": "typed"}),
     "kl_logstd_to_standard_normal": (O.kl_logstd_to_standard_normal,
                                      TENSOR_FUNCTIONS["kl_logstd_to_standard_normal"][1],
-                                     {"mu": "typed", "log_sigma": "typed"}),
+                                     {"mu": "typed", "log_std": "typed"}),
     "bernoulli_log_likelihood": (O.bernoulli_log_likelihood,
                                  lambda: dict(x=pixels(), logits=torch.randn(B, D), reduction="none"),
                                  {"x": "pixels", "logits": "typed", "reduction": "reduction"}),

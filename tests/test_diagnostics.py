@@ -1,4 +1,4 @@
-"""vae_lib.diagnostics against independent references: NumPy, torch.distributions, direct optimisation."""
+"""vae_lib.chapters.diagnostics against independent references: NumPy, torch.distributions, direct optimisation."""
 from __future__ import annotations
 
 import math
@@ -9,7 +9,7 @@ import torch
 from torch.distributions import MultivariateNormal, Normal, kl_divergence
 
 import vae_lib
-from vae_lib import diagnostics as dg
+from vae_lib.chapters import diagnostics as dg
 from vae_lib.objectives import kl_diag_gaussian_to_standard_normal
 from vae_lib.training import fit, source_eq8_objective, vae_objective
 

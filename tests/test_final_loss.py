@@ -14,7 +14,7 @@ import torch
 from torch.distributions import Normal, kl_divergence
 
 import vae_lib
-from vae_lib import diagnostics as dg
+from vae_lib.chapters import diagnostics as dg
 from vae_lib.evaluation import heldout_elbo, importance_sampled_log_likelihood
 from vae_lib.objectives import (
     gaussian_log_likelihood,

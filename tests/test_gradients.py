@@ -10,8 +10,9 @@ import pytest
 import torch
 from torch.distributions import Normal
 
-import vae_lib.gradients as gr
-import vae_lib.linear_gaussian as lg
+import vae_lib.chapters.gradients as gr
+import vae_lib.chapters.linear_gaussian as lg
+from vae_lib.objectives import mc_estimate
 
 F64 = torch.float64
 MU = torch.tensor([0.5, -0.3], dtype=F64)
@@ -78,8 +79,8 @@ def test_estimators_are_unbiased_for_a_quadratic(estimator):
     samples = fn(_quadratic, MU, LOGVAR, 200_000, torch.Generator().manual_seed(6))
     exact = _exact_gradient(lambda m, lv: gr.quadratic_expectation(m, lv, A), MU, LOGVAR)
     for est, ref in zip(samples, exact):
-        s = gr.summarise(est)
-        assert bool(((s.mean - ref).abs() < 5 * s.std_error).all())
+        s = mc_estimate(est)
+        assert bool(((s.mean - ref).abs() < 5 * s.stderr).all())
 
 
 @pytest.mark.parametrize("estimator", ["reparameterised", "score-function"])
@@ -89,8 +90,8 @@ def test_estimators_are_unbiased_for_the_linear_gaussian_likelihood(estimator, m
     samples = fn(lambda z: model.log_likelihood(x, z), MU, LOGVAR, 200_000, torch.Generator().manual_seed(7))
     exact = model.expected_log_likelihood_gradient(x, MU, LOGVAR)
     for est, ref in zip(samples, exact):
-        s = gr.summarise(est)
-        assert bool(((s.mean - ref).abs() < 5 * s.std_error).all())
+        s = mc_estimate(est)
+        assert bool(((s.mean - ref).abs() < 5 * s.stderr).all())
 
 
 def test_baseline_keeps_the_score_function_unbiased_and_lowers_its_variance(model_and_x):
@@ -101,8 +102,8 @@ def test_baseline_keeps_the_score_function_unbiased_and_lowers_its_variance(mode
     based = gr.score_function_gradients(f, MU, LOGVAR, 100_000, torch.Generator().manual_seed(8), baseline=oracle)
     exact = model.expected_log_likelihood_gradient(x, MU, LOGVAR)
     for p, b, ref in zip(plain, based, exact):
-        sp, sb = gr.summarise(p), gr.summarise(b)
-        assert bool(((sb.mean - ref).abs() < 5 * sb.std_error).all())
+        sp, sb = mc_estimate(p), mc_estimate(b)
+        assert bool(((sb.mean - ref).abs() < 5 * sb.stderr).all())
         assert bool((sb.variance < sp.variance).all())
 
 
@@ -112,15 +113,15 @@ def test_reparameterised_variance_is_lower_here(model_and_x):
     rep = gr.reparameterised_gradients(f, MU, LOGVAR, 50_000, torch.Generator().manual_seed(9))
     sf = gr.score_function_gradients(f, MU, LOGVAR, 50_000, torch.Generator().manual_seed(9))
     for r, s in zip(rep, sf):
-        assert bool((gr.summarise(r).variance < gr.summarise(s).variance).all())
+        assert bool((mc_estimate(r).variance < mc_estimate(s).variance).all())
 
 
-def test_summarise():
+def test_mc_estimate_of_gradient_samples():
     samples = torch.tensor([[1.0, 2.0], [3.0, 2.0], [5.0, 2.0]], dtype=F64)
-    s = gr.summarise(samples)
+    s = mc_estimate(samples)
     assert torch.allclose(s.mean, torch.tensor([3.0, 2.0], dtype=F64))
     assert torch.allclose(s.variance, torch.tensor([4.0, 0.0], dtype=F64))
-    assert torch.allclose(s.std_error, torch.tensor([(4 / 3) ** 0.5, 0.0], dtype=F64))
+    assert torch.allclose(s.stderr, torch.tensor([(4 / 3) ** 0.5, 0.0], dtype=F64))
 
 
 def test_ascent_with_reparameterised_gradients_reaches_the_mean_field_optimum(model_and_x):
@@ -162,7 +163,7 @@ def test_bad_inputs_are_named():
     with pytest.raises(ValueError, match="estimator"):
         gr.ascend_elbo(_quadratic, MU, LOGVAR, estimator="reinforce", steps=1, lr=0.1, n_samples=2)
     with pytest.raises(ValueError, match="samples"):
-        gr.summarise(torch.zeros(1, 2, dtype=F64))
+        mc_estimate(torch.zeros(1, 2, dtype=F64))
 
 
 def test_ascent_without_data_term_returns_to_the_prior():
@@ -185,7 +186,7 @@ def test_chapter_4_variance_ordering_holds_for_other_sampling_seeds(seed):
     f = lambda z: model.log_likelihood(x[0], z)  # noqa: E731
     baseline = model.expected_log_likelihood(x[0], mu, lg.diag_cov(logvar)).item()
     draws = torch.Generator().manual_seed(100 + seed)
-    variance = {name: gr.summarise(torch.cat(grads, dim=1)).variance for name, grads in [
+    variance = {name: mc_estimate(torch.cat(grads, dim=1)).variance for name, grads in [
         ("rep", gr.reparameterised_gradients(f, mu, logvar, 20_000, draws)),
         ("sf", gr.score_function_gradients(f, mu, logvar, 20_000, draws)),
         ("sfb", gr.score_function_gradients(f, mu, logvar, 20_000, draws, baseline=baseline))]}

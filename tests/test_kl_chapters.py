@@ -18,7 +18,7 @@ import torch
 import torch.distributions as dist
 from matplotlib.figure import Figure
 
-from vae_lib import gaussian_kl, kl_fits
+from vae_lib.chapters import closed_form_kl, kl_fits
 from vae_lib.objectives import (
     kl_diag_gaussian_to_standard_normal,
     kl_diag_gaussians,
@@ -89,7 +89,7 @@ def _kl_mixture_to_broad_scipy() -> float:
 
 
 def test_continuous_kl_trapezoid_agrees_with_scipy_quad():
-    log_q = lambda x: gaussian_kl.normal_log_prob(x, 0.0, math.log(4.0))  # noqa: E731
+    log_q = lambda x: closed_form_kl.normal_log_prob(x, 0.0, math.log(4.0))  # noqa: E731
     kl_trap = float(kl_quadrature(TARGET.log_prob, log_q, -12.0, 12.0, n_points=1201))  # eq. kl-continuous
     assert kl_trap == pytest.approx(_kl_mixture_to_broad_scipy(), abs=1e-9)
     assert float(kl_fits.kl_to_gaussian(TARGET, 0.0, math.log(4.0), "forward")) == pytest.approx(kl_trap, abs=1e-12)
@@ -98,8 +98,8 @@ def test_continuous_kl_trapezoid_agrees_with_scipy_quad():
 @pytest.mark.parametrize("seed", [0, 1, 2, 3])
 def test_continuous_kl_monte_carlo_within_four_standard_errors(seed):
     x = TARGET.sample(200_000, generator=torch.Generator().manual_seed(seed))
-    log_p, log_q = TARGET.log_prob(x), gaussian_kl.normal_log_prob(x, 0.0, math.log(4.0))
-    est = gaussian_kl.mc_estimate(log_p - log_q)
+    log_p, log_q = TARGET.log_prob(x), closed_form_kl.normal_log_prob(x, 0.0, math.log(4.0))
+    est = closed_form_kl.mc_estimate(log_p - log_q)
     assert float(kl_monte_carlo(log_p, log_q)) == pytest.approx(float(est.mean), abs=1e-12)
     assert float(est.z_score(_kl_mixture_to_broad_scipy())) < 4
 
@@ -168,7 +168,7 @@ def _scipy_kl_normals(m1: float, s1: float, m2: float, s2: float) -> float:
 
 @pytest.mark.parametrize("mu_q,logvar_q", [(0.0, 0.0), (1.0, -1.0), (-2.0, 3.0), (2.0, -3.0)])
 def test_explorer_frame_title_shows_both_directions(mu_q, logvar_q):
-    fig = gaussian_kl.kl_gaussians_figure(mu_q, logvar_q)
+    fig = closed_form_kl.kl_gaussians_figure(mu_q, logvar_q)
     assert isinstance(fig, Figure)
     ax = fig.axes[0]
     numbers = [float(s) for s in ax.get_title().replace("=", " ").split() if s[0].isdigit()]
@@ -183,8 +183,8 @@ def test_explorer_grid_closed_form_matches_quadrature_and_mirror_symmetry():
     zero, unit = torch.zeros(1, dtype=F64), torch.zeros(1, dtype=F64)
     for mq in (-2.0, 0.0, 2.0):
         for lq in (-3.0, 0.0, 3.0):
-            log_q = lambda z, mq=mq, lq=lq: gaussian_kl.normal_log_prob(z, mq, lq)  # noqa: E731
-            log_p = lambda z: gaussian_kl.normal_log_prob(z, 0.0, 0.0)  # noqa: E731
+            log_q = lambda z, mq=mq, lq=lq: closed_form_kl.normal_log_prob(z, mq, lq)  # noqa: E731
+            log_p = lambda z: closed_form_kl.normal_log_prob(z, 0.0, 0.0)  # noqa: E731
             closed = float(kl_diag_gaussians(t64(mq), t64(lq), zero, unit))
             assert closed == pytest.approx(float(kl_quadrature(log_q, log_p, -40.0, 40.0, 8001)), abs=1e-8)
     # a narrow q and a broad q are mirror images (invariance under rescaling z)
@@ -214,7 +214,7 @@ def test_mixture_moments_match_quadrature_and_samples():
     assert TARGET.mean() == pytest.approx(mean, abs=1e-9)  # eq. mixture-moments
     assert TARGET.variance() == pytest.approx(var, abs=1e-9)
     x = TARGET.sample(100_000, generator=torch.Generator().manual_seed(0))
-    est = gaussian_kl.mc_estimate(x.unsqueeze(-1))
+    est = closed_form_kl.mc_estimate(x.unsqueeze(-1))
     assert float(est.z_score(mean)) < 4
     assert float((x < 0).double().mean()) == pytest.approx(TARGET.weights[0], abs=4 * math.sqrt(0.24 / 1e5))
 
@@ -275,7 +275,7 @@ def test_each_fit_wins_its_own_direction(reverse_fits):
 def test_reverse_kl_to_an_unnormalised_target_shifts_by_log_z():
     z_const = 7.3
     for mu, logvar in ((0.4, math.log(4.2)), (-2.0, -1.0), (2.0, -1.0), (0.0, 0.0)):
-        log_q = lambda x, mu=mu, logvar=logvar: gaussian_kl.normal_log_prob(x, mu, logvar)  # noqa: E731
+        log_q = lambda x, mu=mu, logvar=logvar: closed_form_kl.normal_log_prob(x, mu, logvar)  # noqa: E731
         shifted = float(kl_quadrature(log_q, lambda x: TARGET.log_prob(x) + math.log(z_const), -12.0, 12.0, 1201))
         exact = float(kl_fits.kl_to_gaussian(TARGET, mu, logvar, "reverse"))
         assert shifted - exact == pytest.approx(-math.log(z_const), abs=1e-6)  # eq. reverse-kl-unnormalised
@@ -337,43 +337,43 @@ def example():
 
 def test_normal_log_prob_matches_torch(example):
     mu, logvar, z, q, p = example
-    torch.testing.assert_close(gaussian_kl.normal_log_prob(z[:100], mu, logvar).sum(-1), q.log_prob(z[:100]),
+    torch.testing.assert_close(closed_form_kl.normal_log_prob(z[:100], mu, logvar).sum(-1), q.log_prob(z[:100]),
                                rtol=0, atol=1e-10)  # eq. log-q-diagonal
-    torch.testing.assert_close(gaussian_kl.normal_log_prob(z[:100], 0.0, 0.0).sum(-1), p.log_prob(z[:100]),
+    torch.testing.assert_close(closed_form_kl.normal_log_prob(z[:100], 0.0, 0.0).sum(-1), p.log_prob(z[:100]),
                                rtol=0, atol=1e-10)  # eq. log-prior-standard
     x = torch.linspace(-5, 5, 11, dtype=F64)
-    np.testing.assert_allclose(gaussian_kl.normal_log_prob(x, 1.0, math.log(2.0)).numpy(),
+    np.testing.assert_allclose(closed_form_kl.normal_log_prob(x, 1.0, math.log(2.0)).numpy(),
                                scipy.stats.norm.logpdf(x.numpy(), 1.0, math.sqrt(2.0)), atol=1e-12)
 
 
 def test_gaussian_moments_by_monte_carlo(example):
     mu, logvar, z, _, _ = example
     sigma2 = logvar.exp()
-    assert float(gaussian_kl.mc_estimate((z - mu) ** 2).z_score(sigma2).max()) < 4.5  # eq. gaussian-second-central-moment
-    assert float(gaussian_kl.mc_estimate(z**2).z_score(mu**2 + sigma2).max()) < 4.5  # eq. gaussian-second-moment
+    assert float(closed_form_kl.mc_estimate((z - mu) ** 2).z_score(sigma2).max()) < 4.5  # eq. gaussian-second-central-moment
+    assert float(closed_form_kl.mc_estimate(z**2).z_score(mu**2 + sigma2).max()) < 4.5  # eq. gaussian-second-moment
 
 
 def test_entropy_term_three_ways(example):
     mu, logvar, z, q, _ = example
-    formula = gaussian_kl.gaussian_entropy_term(mu, logvar)  # eq. gaussian-entropy-term
+    formula = closed_form_kl.gaussian_entropy_term(mu, logvar)  # eq. gaussian-entropy-term
     assert float(formula) == pytest.approx(float(-q.entropy()), abs=1e-10)
-    assert float(gaussian_kl.mc_estimate(q.log_prob(z)).z_score(formula)) < 4
+    assert float(closed_form_kl.mc_estimate(q.log_prob(z)).z_score(formula)) < 4
     # batched, and independent of the means
     mus, lvs = torch.randn(7, 5, dtype=F64), torch.randn(7, 5, dtype=F64)
-    torch.testing.assert_close(gaussian_kl.gaussian_entropy_term(mus, lvs),
+    torch.testing.assert_close(closed_form_kl.gaussian_entropy_term(mus, lvs),
                                -dist.Independent(dist.Normal(mus, torch.exp(0.5 * lvs)), 1).entropy())
-    torch.testing.assert_close(gaussian_kl.gaussian_entropy_term(mus + 3, lvs), gaussian_kl.gaussian_entropy_term(mus, lvs))
+    torch.testing.assert_close(closed_form_kl.gaussian_entropy_term(mus + 3, lvs), closed_form_kl.gaussian_entropy_term(mus, lvs))
 
 
 def test_cross_entropy_term_three_ways(example):
     mu, logvar, z, q, p = example
-    formula = gaussian_kl.gaussian_cross_entropy_term(mu, logvar)  # eq. gaussian-cross-entropy-term
+    formula = closed_form_kl.gaussian_cross_entropy_term(mu, logvar)  # eq. gaussian-cross-entropy-term
     assert float(formula) == pytest.approx(float(-(q.entropy() + dist.kl_divergence(q, p))), abs=1e-10)
-    assert float(gaussian_kl.mc_estimate(p.log_prob(z)).z_score(formula)) < 4
+    assert float(closed_form_kl.mc_estimate(p.log_prob(z)).z_score(formula)) < 4
     # one unit by SciPy quadrature
     m, s = 0.7, 0.4
     by_quad = quad(lambda x: scipy.stats.norm.pdf(x, m, s) * scipy.stats.norm.logpdf(x), m - 30 * s, m + 30 * s)
-    assert float(gaussian_kl.gaussian_cross_entropy_term(t64(m), t64(math.log(s * s)))) == pytest.approx(by_quad, abs=1e-10)
+    assert float(closed_form_kl.gaussian_cross_entropy_term(t64(m), t64(math.log(s * s)))) == pytest.approx(by_quad, abs=1e-10)
 
 
 def test_general_cross_entropy_term_matches_torch_and_quadrature():
@@ -381,24 +381,24 @@ def test_general_cross_entropy_term_matches_torch_and_quadrature():
     mq, lq, mp, lp = (torch.randn(100, 6, generator=g, dtype=F64) for _ in range(4))
     qd = dist.Independent(dist.Normal(mq, torch.exp(0.5 * lq)), 1)
     pd = dist.Independent(dist.Normal(mp, torch.exp(0.5 * lp)), 1)
-    torch.testing.assert_close(gaussian_kl.gaussian_cross_entropy_term(mq, lq, mp, lp),
+    torch.testing.assert_close(closed_form_kl.gaussian_cross_entropy_term(mq, lq, mp, lp),
                                -(qd.entropy() + dist.kl_divergence(qd, pd)))  # eq. gaussian-cross-entropy-general
     by_quad = quad(lambda x: scipy.stats.norm.pdf(x, 0.5, 0.8) * scipy.stats.norm.logpdf(x, -1.0, 1.7), -30, 30)
-    value = gaussian_kl.gaussian_cross_entropy_term(t64(0.5), t64(math.log(0.64)), t64(-1.0), t64(math.log(1.7**2)))
+    value = closed_form_kl.gaussian_cross_entropy_term(t64(0.5), t64(math.log(0.64)), t64(-1.0), t64(math.log(1.7**2)))
     assert float(value) == pytest.approx(by_quad, abs=1e-10)
     # p = N(0, I) given explicitly is the default
     zeros = torch.zeros_like(mq)
-    torch.testing.assert_close(gaussian_kl.gaussian_cross_entropy_term(mq, lq, zeros, zeros),
-                               gaussian_kl.gaussian_cross_entropy_term(mq, lq))
+    torch.testing.assert_close(closed_form_kl.gaussian_cross_entropy_term(mq, lq, zeros, zeros),
+                               closed_form_kl.gaussian_cross_entropy_term(mq, lq))
 
 
 def test_closed_form_split_and_result(example):
     mu, logvar, z, q, p = example
     kl = kl_diag_gaussian_to_standard_normal(mu, logvar)  # eq. kl-closed-form
-    split = gaussian_kl.gaussian_entropy_term(mu, logvar) - gaussian_kl.gaussian_cross_entropy_term(mu, logvar)
+    split = closed_form_kl.gaussian_entropy_term(mu, logvar) - closed_form_kl.gaussian_cross_entropy_term(mu, logvar)
     assert float(kl) == pytest.approx(float(split), abs=1e-12)  # eq. closed-form-split
     assert float(kl) == pytest.approx(float(dist.kl_divergence(q, p)), abs=1e-10)
-    est = gaussian_kl.mc_estimate(q.log_prob(z) - p.log_prob(z))
+    est = closed_form_kl.mc_estimate(q.log_prob(z) - p.log_prob(z))
     assert float(kl_monte_carlo(q.log_prob(z), p.log_prob(z))) == pytest.approx(float(est.mean), abs=1e-12)
     assert float(est.z_score(kl)) < 4
 
@@ -422,7 +422,7 @@ def test_per_unit_kl_and_its_gradients(example):
     mu, logvar = example[0], example[1]
     per_unit = 0.5 * mu**2 + 0.5 * (logvar.exp() - 1 - logvar)  # eq. kl-per-unit
     assert float(per_unit.sum()) == pytest.approx(float(kl_diag_gaussian_to_standard_normal(mu, logvar)), abs=1e-12)
-    m, v, d = gaussian_kl.kl_per_unit_grid(n=201)
+    m, v, d = closed_form_kl.kl_per_unit_grid(n=201)
     assert m.shape == v.shape == d.shape == (201, 201)
     torch.testing.assert_close(d, 0.5 * (m**2 + v.exp() - 1 - v))
     assert bool((d >= -1e-15).all())
@@ -436,38 +436,38 @@ def test_per_unit_kl_and_its_gradients(example):
 
 def test_mc_estimate_standard_error():
     values = torch.tensor([[1.0], [2.0], [4.0], [7.0]], dtype=F64)
-    est = gaussian_kl.mc_estimate(values)
+    est = closed_form_kl.mc_estimate(values)
     assert float(est.mean) == pytest.approx(3.5)
     assert float(est.stderr) == pytest.approx(float(np.std([1, 2, 4, 7], ddof=1) / 2))
     assert float(est.z_score(2.5)) == pytest.approx(1.0 / float(est.stderr))
 
 
 def test_per_unit_contour_draws():
-    ax = gaussian_kl.kl_per_unit_contour(n=31)
+    ax = closed_form_kl.kl_per_unit_contour(n=31)
     assert ax.get_xlabel() and ax.get_ylabel() and ax.get_title()
     matplotlib.pyplot.close("all")
 
 
 def test_gaussian_kl_rejects_bad_input():
     with pytest.raises(ValueError, match="mu and logvar"):
-        gaussian_kl.gaussian_entropy_term(torch.zeros(3, dtype=F64), torch.zeros(4, dtype=F64))
+        closed_form_kl.gaussian_entropy_term(torch.zeros(3, dtype=F64), torch.zeros(4, dtype=F64))
     with pytest.raises(ValueError, match="mu and logvar"):
-        gaussian_kl.gaussian_cross_entropy_term(torch.zeros((), dtype=F64), torch.zeros((), dtype=F64))
+        closed_form_kl.gaussian_cross_entropy_term(torch.zeros((), dtype=F64), torch.zeros((), dtype=F64))
     with pytest.raises(ValueError, match="both mu_p and logvar_p"):
-        gaussian_kl.gaussian_cross_entropy_term(torch.zeros(3, dtype=F64), torch.zeros(3, dtype=F64),
+        closed_form_kl.gaussian_cross_entropy_term(torch.zeros(3, dtype=F64), torch.zeros(3, dtype=F64),
                                                 mu_p=torch.zeros(3, dtype=F64))
     with pytest.raises(ValueError, match="mu_p"):
         z3, z4 = torch.zeros(3, dtype=F64), torch.zeros(4, dtype=F64)
-        gaussian_kl.gaussian_cross_entropy_term(z3, z3, z4, z4)
+        closed_form_kl.gaussian_cross_entropy_term(z3, z3, z4, z4)
     with pytest.raises(TypeError, match="logvar"):
-        gaussian_kl.normal_log_prob(torch.zeros(3, dtype=F64), 0.0, "wide")
+        closed_form_kl.normal_log_prob(torch.zeros(3, dtype=F64), 0.0, "wide")
     with pytest.raises(TypeError, match="x must be a torch.Tensor"):
-        gaussian_kl.normal_log_prob([0.0], 0.0, 0.0)
+        closed_form_kl.normal_log_prob([0.0], 0.0, 0.0)
     with pytest.raises(ValueError, match="S >= 2"):
-        gaussian_kl.mc_estimate(torch.zeros(1, 3, dtype=F64))
+        closed_form_kl.mc_estimate(torch.zeros(1, 3, dtype=F64))
     with pytest.raises(ValueError, match="NaN"):
-        gaussian_kl.mc_estimate(torch.tensor([1.0, float("nan")], dtype=F64))
+        closed_form_kl.mc_estimate(torch.tensor([1.0, float("nan")], dtype=F64))
     with pytest.raises(ValueError, match="n must be"):
-        gaussian_kl.kl_per_unit_grid(n=1)
+        closed_form_kl.kl_per_unit_grid(n=1)
     with pytest.raises(ValueError, match="mu_max"):
-        gaussian_kl.kl_per_unit_grid(logvar_min=1.0, logvar_max=0.0)
+        closed_form_kl.kl_per_unit_grid(logvar_min=1.0, logvar_max=0.0)

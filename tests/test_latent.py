@@ -1,4 +1,4 @@
-"""Tests of vae_lib.latent, vae_lib.encoder_gaussian and vae_lib.diagrams (chapters 1 and 2).
+"""Tests of vae_lib.chapters.latent, vae_lib.chapters.encoder_gaussian and vae_lib.chapters.diagrams (chapters 1 and 2).
 
 Every result is checked against an independent reference: SciPy (distances,
 chi quantiles, Mahalanobis), NumPy (PCA), torch.distributions (entropies, KLs,
@@ -18,8 +18,9 @@ import torch
 from matplotlib.figure import Figure
 from torch.distributions import Bernoulli, Normal, kl_divergence
 
-from vae_lib import AutoEncoder, ModelConfig, VAE, diagrams, latent, reparameterize
-from vae_lib import encoder_gaussian as eg
+from vae_lib import AutoEncoder, ModelConfig, VAE, reparameterize
+from vae_lib.chapters import diagrams, latent
+from vae_lib.chapters import encoder_gaussian as eg
 from vae_lib.objectives import bernoulli_log_likelihood, kl_logstd_to_standard_normal, source_penalty
 from vae_lib.training import fit
 
@@ -410,3 +411,14 @@ def test_a_short_training_lowers_the_autoencoder_loss():
     x = (torch.rand(64, 784) > 0.7).float()
     hist = fit(AutoEncoder(SMALL), ae_objective(), x, epochs=5, batch_size=16)
     assert hist["train/loss"][-1] < hist["train/loss"][0]
+
+
+def test_whitening_gives_codes_mean_zero_and_identity_covariance():
+    z = torch.randn(500, 3, dtype=torch.float64) @ torch.tensor([[2.0, 0, 0], [1, 1, 0], [0, 3, 0.5]],
+                                                                dtype=torch.float64) + 4.0
+    a, c = latent.whitening(z)
+    w = z @ a.T + c
+    assert torch.allclose(w.mean(0), torch.zeros(3, dtype=torch.float64), atol=1e-10)
+    assert torch.allclose(torch.cov(w.T), torch.eye(3, dtype=torch.float64), atol=1e-10)
+    with pytest.raises(ValueError, match="more codes than dimensions"):
+        latent.whitening(z[:3])

@@ -13,8 +13,8 @@ import pytest
 import torch
 from torch.distributions import MultivariateNormal, Normal, kl_divergence
 
-import vae_lib.bayes_rewrite as br
-import vae_lib.linear_gaussian as lg
+import vae_lib.chapters.bayes_rewrite as br
+import vae_lib.chapters.linear_gaussian as lg
 from vae_lib import reparameterize
 from vae_lib.objectives import kl_diag_gaussian_to_standard_normal
 

@@ -1,4 +1,4 @@
-"""vae_lib.widgets.Explorer: pre-rendered frames, their index arithmetic, names, display bundles."""
+"""vae_lib.book.widgets.Explorer: pre-rendered frames, their index arithmetic, names, display bundles."""
 from __future__ import annotations
 
 import base64
@@ -13,7 +13,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pytest  # noqa: E402
 
-from vae_lib.widgets import Explorer  # noqa: E402
+from vae_lib.book.widgets import Explorer  # noqa: E402
 
 PARAMS = {"a": [0.0, 1.0], "b": [-1.0, 0.0, 1.0], "c": [0.5, 2.0]}  # 12 frames, three sliders
 

@@ -139,6 +139,27 @@ def kl_quadrature(
     return torch.trapezoid(integrand, x)
 
 
+class MCEstimate(NamedTuple):
+    """A Monte Carlo mean over S samples, the variance of one sample, and the standard error of the mean."""
+
+    mean: Tensor
+    variance: Tensor  # unbiased (S - 1 in the denominator)
+    stderr: Tensor  # sqrt(variance / S)
+
+    def z_score(self, exact: float | Tensor) -> Tensor:
+        """``|mean - exact| / stderr``: below about 3 when the estimate agrees with ``exact``."""
+        return (self.mean - exact).abs() / self.stderr
+
+
+def mc_estimate(values: Tensor) -> MCEstimate:
+    """Mean, variance and standard error over the first dimension of ``values`` (S, ...) -> (...)."""
+    check_tensor("values", values)
+    if values.dim() < 1 or values.shape[0] < 2:
+        raise ValueError(f"values must have shape (S, ...) with S >= 2 samples, got {tuple(values.shape)}")
+    variance = values.var(0, unbiased=True)
+    return MCEstimate(values.mean(0), variance, (variance / values.shape[0]).sqrt())
+
+
 def kl_monte_carlo(log_q: Tensor, log_p: Tensor) -> Tensor:
     """Monte Carlo KL(q || p) from samples ``z_s ~ q``: mean over S of ``log q(z_s) - log p(z_s)``.
 
@@ -204,22 +225,22 @@ def kl_diag_gaussians(
     return (reduce_batch(kl, reduction) if kl.dim() else kl).to(dtype)
 
 
-def source_penalty(mu: Tensor, log_sigma: Tensor) -> Tensor:
+def source_penalty(mu: Tensor, s: Tensor) -> Tensor:
     """The source's section-1 penalty ``sum_j (exp(s_j) - (1 + s_j) + mu_j^2)``, summed over J.
 
     Equal to ``2 KL`` only when ``s`` is a log-variance; with ``s = log std``
     the true KL is :func:`kl_logstd_to_standard_normal`. Shapes (..., J) -> (...).
     """
-    _check_gaussian("mu", mu, "log_sigma", log_sigma)
+    _check_gaussian("mu", mu, "s", s)
     # eq. source-penalty
-    return (log_sigma.exp() - (1.0 + log_sigma) + mu.pow(2)).sum(-1)
+    return (s.exp() - (1.0 + s) + mu.pow(2)).sum(-1)
 
 
-def kl_logstd_to_standard_normal(mu: Tensor, log_sigma: Tensor) -> Tensor:
+def kl_logstd_to_standard_normal(mu: Tensor, log_std: Tensor) -> Tensor:
     """True ``KL(N(mu, exp(s)^2) || N(0, 1))`` when ``s`` is a log standard deviation, summed over J."""
-    _check_gaussian("mu", mu, "log_sigma", log_sigma)
+    _check_gaussian("mu", mu, "log_std", log_std)
     # eq. kl-logstd: 1/2 sum_j (exp(2 s_j) - 1 - 2 s_j + mu_j^2)
-    return 0.5 * (torch.exp(2 * log_sigma) - 1.0 - 2 * log_sigma + mu.pow(2)).sum(-1)
+    return 0.5 * (torch.exp(2 * log_std) - 1.0 - 2 * log_std + mu.pow(2)).sum(-1)
 
 
 # --- Reconstruction log-likelihoods ---------------------------------------------------
@@ -357,6 +378,7 @@ def source_eq8_equivalent_variance(n_pixels: int) -> float:
 
 __all__ = [
     "ElboTerms",
+    "MCEstimate",
     "bernoulli_log_likelihood",
     "gaussian_log_likelihood",
     "kl_diag_gaussian_to_standard_normal",
@@ -364,6 +386,7 @@ __all__ = [
     "kl_discrete",
     "kl_logstd_to_standard_normal",
     "kl_monte_carlo",
+    "mc_estimate",
     "kl_quadrature",
     "normal_log_prob",
     "negative_elbo",

@@ -236,7 +236,7 @@ def fit(
     when ``x_heldout`` is given, ``heldout/<term>``. Progress bars are off when
     the environment variable ``CI`` or ``VAE_LIB_NO_PROGRESS`` is set.
 
-    Speed (see ``python -m vae_lib.bench``): the data stay on the device, batches
+    Speed (see ``python benchmarks/bench.py``): the data stay on the device, batches
     are index gathers, the loss terms accumulate on the device (one host sync per
     epoch), and Adam is fused. The data are scanned for bad values once, here
     (``objective.check_data``); the batches then run without per-call value scans

@@ -6,6 +6,8 @@ decoders trained on different data). Codes are ``e(x)`` for an
 :class:`~vae_lib.AutoEncoder` and the encoder mean ``mu(x)`` for a
 :class:`~vae_lib.VAE`; images are pixel means in [0, 1], ``sigmoid`` of the
 decoder's logits.
+
+Introduced in chapter 1 (the auto-encoder), and used again in chapter 2.
 """
 from __future__ import annotations
 
@@ -17,8 +19,8 @@ import torch
 from matplotlib.figure import Figure
 from torch import Tensor, nn
 
-from ._blit import DPI, BlitFigure
-from ._checks import (
+from ..book._blit import DPI, BlitFigure
+from .._checks import (
     check_choice,
     check_finite_number,
     check_generator,
@@ -26,8 +28,8 @@ from ._checks import (
     check_tensor,
     reduce_batch,
 )
-from .models import VAE, AutoEncoder, reparameterize
-from .training import Objective, fit
+from ..models import VAE, AutoEncoder, reparameterize
+from ..training import Objective, fit
 
 Model = AutoEncoder | VAE
 
@@ -145,6 +147,19 @@ def interpolate(z0: Tensor, z1: Tensor, steps: int) -> Tensor:
     return (1 - t) * z0 + t * z1
 
 
+def whitening(z: Tensor) -> tuple[Tensor, Tensor]:
+    """The map ``z -> A z + c`` that gives codes z (N, J) mean 0 and covariance I: ``A = L^-1``, ``c = -L^-1 m``.
+
+    ``m`` and ``C = L L^T`` are the mean and covariance of ``z``; pass ``(A, c)`` to :func:`transform_codes`
+    to apply it to a model (eq. ae-code-symmetry), or use ``z @ A.T + c`` on codes.
+    """
+    _check_matrix("z", z)
+    if z.shape[0] <= z.shape[1]:
+        raise ValueError(f"z must hold more codes than dimensions to have a covariance, got {tuple(z.shape)}")
+    a = torch.linalg.inv(torch.linalg.cholesky(torch.cov(z.T)))
+    return a, -a @ z.mean(0)
+
+
 def transform_codes(model: Model, matrix: Tensor, shift: Tensor | None = None) -> Model:
     """A copy of ``model`` whose codes are ``A z + c`` and whose decoder undoes the map: ``d(A^-1 (z - c))``.
 
@@ -229,7 +244,7 @@ def principal_plane(z: Tensor) -> CodePlane:
 
 def plane_explorer_draw(model: Model, plane: CodePlane, codes: Tensor, labels: Tensor,
                         title: str = "code", max_points: int = 400) -> Callable[..., Figure]:
-    """A ``draw(a, b)`` for :class:`vae_lib.widgets.Explorer`: decode the code at (a, b) of ``plane``.
+    """A ``draw(a, b)`` for :class:`vae_lib.book.widgets.Explorer`: decode the code at (a, b) of ``plane``.
 
     Left, the reference ``codes`` (N, J) projected on the plane, each label of
     ``labels`` (N,) written at the centroid of its codes, and the current point
@@ -341,4 +356,5 @@ __all__ = [
     "prior_radius",
     "random_codes",
     "transform_codes",
+    "whitening",
 ]

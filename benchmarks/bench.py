@@ -1,4 +1,4 @@
-"""The training-loop benchmark: ``python -m vae_lib.bench [--json]``.
+"""The training-loop benchmark: ``python benchmarks/bench.py [--json]``.
 
 It trains the reference VAE (784-400-20, batch 128, Adam with lr 1e-3) two ways
 on the same data, in the same process, alternating runs so that other jobs on
@@ -37,12 +37,12 @@ import time
 import torch
 from torch import Tensor, nn
 
-from ._checks import check_positive_number
-from .data import load_dataset
-from .evaluation import heldout_elbo
-from .models import VAE, ModelConfig
-from .objectives import negative_elbo
-from .training import choose_device, fit, set_threads, vae_objective
+from vae_lib._checks import check_positive_number
+from vae_lib.data import load_dataset
+from vae_lib.evaluation import heldout_elbo
+from vae_lib.models import VAE, ModelConfig
+from vae_lib.objectives import negative_elbo
+from vae_lib.training import choose_device, fit, set_threads, vae_objective
 
 
 def linear_shapes(config: ModelConfig = ModelConfig()) -> list[tuple[int, int]]:
@@ -267,7 +267,7 @@ def run(
 
 
 def main(argv: list[str] | None = None) -> dict:
-    p = argparse.ArgumentParser(prog="python -m vae_lib.bench", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python benchmarks/bench.py", description=__doc__.split("\n\n")[0])
     p.add_argument("--json", action="store_true", help="print the figures as one JSON object on the last line")
     p.add_argument("--epochs", type=int, default=40, help="epochs of the quality run (held-out -ELBO); 0 skips it")
     p.add_argument("--throughput-epochs", type=int, default=2, help="epochs per timed run of each loop")

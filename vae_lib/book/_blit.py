@@ -12,7 +12,7 @@ from matplotlib.artist import Artist
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-DPI = 72  # the resolution of explorer frames (vae_lib.widgets.Explorer's default)
+DPI = 72  # the resolution of explorer frames (vae_lib.book.widgets.Explorer's default)
 
 
 class BlitFigure:

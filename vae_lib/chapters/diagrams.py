@@ -3,6 +3,8 @@
 The source tutorial's two figures are image placeholders; these replace them.
 Both functions optionally show a real digit and its reconstruction at the two
 ends of the network, so the diagram is also a picture of what the model does.
+
+Introduced in chapter 1 (the auto-encoder; the VAE diagram in chapter 2).
 """
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Circle, FancyArrowPatch, FancyBboxPatch, Polygon
 from torch import Tensor
 
-from ._checks import check_tensor
+from .._checks import check_tensor
 
 NET = "#dbe8f6"  # networks (learned parameters)
 CODE = "#fbe3c4"  # codes and distribution parameters

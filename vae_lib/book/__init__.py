@@ -21,7 +21,8 @@ import sys
 import matplotlib
 import torch
 
-from .training import choose_device, seed_everything, set_threads
+from ..training import choose_device, seed_everything, set_threads
+from . import widgets  # the explorers: vae_lib.book.widgets.Explorer
 
 REPOSITORY_URL = "https://github.com/variational-book/vi-book"  # must match _config.yml (a test checks)
 GLUE_PREFIX = "application/papermill.record/"  # myst-nb's prefix for glued values that are not displayed

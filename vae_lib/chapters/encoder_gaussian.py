@@ -6,6 +6,8 @@ deviation, yet penalises ``sum_j (exp(s_j) - (1 + s_j) + mu_j^2)``, which is
 ``2 KL`` only when ``s`` is a log-*variance*. This module evaluates the three
 functions and their gradients side by side; the functions themselves live in
 :mod:`vae_lib.objectives`.
+
+Introduced in chapter 2 (the variational auto-encoder).
 """
 from __future__ import annotations
 
@@ -17,9 +19,9 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Circle, Ellipse
 from torch import Tensor
 
-from ._blit import DPI, BlitFigure
-from ._checks import check_finite_number, check_tensor
-from .objectives import kl_diag_gaussian_to_standard_normal, kl_logstd_to_standard_normal, source_penalty
+from ..book._blit import DPI, BlitFigure
+from .._checks import check_finite_number, check_tensor
+from ..objectives import kl_diag_gaussian_to_standard_normal, kl_logstd_to_standard_normal, source_penalty
 
 # --- The reparameterised sample cloud (chapter 2) --------------------------------------
 

@@ -1,16 +1,18 @@
 """The Bayes rewrite of ``KL(q || p(z|x))`` (source Eq. (5)), evaluated line by line (chapter 4).
 
 Each line of the chain is an expression for the same number. On the linear-Gaussian
-model of :mod:`vae_lib.linear_gaussian` every line can be evaluated from closed forms,
+model of :mod:`vae_lib.chapters.linear_gaussian` every line can be evaluated from closed forms,
 by quadrature or by Monte Carlo, each integral computed as that line writes it, so that
 the whole chain can be checked numerically.
+
+Introduced in chapter 4 (the Bayes-rule rewrite).
 """
 from __future__ import annotations
 
 import torch
 from torch import Tensor
 
-from ._checks import check_tensor
+from .._checks import check_tensor
 from .linear_gaussian import (
     LinearGaussian,
     gaussian_log_density,
@@ -33,7 +35,7 @@ REWRITE_LINES = (
 
 def _check_model(model: object) -> None:
     if not isinstance(model, LinearGaussian):
-        raise TypeError(f"model must be a vae_lib.linear_gaussian.LinearGaussian, got {type(model).__name__}")
+        raise TypeError(f"model must be a vae_lib.chapters.linear_gaussian.LinearGaussian, got {type(model).__name__}")
 
 
 def rewrite_chain_closed_form(model: LinearGaussian, x: Tensor, mean: Tensor, cov: Tensor) -> dict[str, Tensor]:

@@ -17,6 +17,8 @@ Three groups of tools:
   :func:`ppca_optimal_scale`, :func:`retained_directions`.
 
 Gaussians are parameterised as everywhere in the book, by ``(mu, logvar)``.
+
+Introduced in chapter 6 (the final loss).
 """
 from __future__ import annotations
 
@@ -25,9 +27,9 @@ import math
 import torch
 from torch import Tensor
 
-from ._checks import check_positive_number, check_same, check_tensor
-from .objectives import LOG_2PI
-from .models import VAE, reparameterize
+from .._checks import check_positive_number, check_same, check_tensor
+from ..objectives import LOG_2PI
+from ..models import VAE, reparameterize
 
 ACTIVITY_THRESHOLD = 0.01  # Burda et al. (2016): a unit is active when A_u > 10^-2
 

@@ -7,6 +7,8 @@ minimises ``KL(q || p)``, the direction a VAE minimises, by gradient descent on
 quadrature (:func:`vae_lib.objectives.kl_quadrature`), so the fits are
 reproducible to the last digit and their gradients are exact up to the
 quadrature error.
+
+Introduced in chapter 3 (KL divergence).
 """
 from __future__ import annotations
 
@@ -19,9 +21,9 @@ import torch
 from matplotlib.axes import Axes
 from torch import Tensor
 
-from ._checks import check_choice, check_finite_number, check_generator, check_positive_int, check_tensor
-from .gaussian_kl import normal_log_prob
-from .objectives import kl_quadrature
+from .._checks import check_choice, check_finite_number, check_generator, check_positive_int, check_tensor
+from .closed_form_kl import normal_log_prob
+from ..objectives import kl_quadrature
 
 DIRECTIONS = ("forward", "reverse")
 BOUNDS = (-12.0, 12.0)  # quadrature interval: wide enough for every q met in chapter 3

@@ -6,11 +6,12 @@ terms of source Eq. (6), the per-unit KL map). The closed-form KLs themselves
 live in :mod:`vae_lib.objectives`; this module adds what is needed to *check*
 and *show* them. Gaussians are parameterised as everywhere in the book, by
 ``(mu, logvar)`` with ``logvar = log sigma^2``.
+
+Introduced in chapter 5 (the closed-form Gaussian KL), and used again in chapter 3.
 """
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
 
 import matplotlib.pyplot as plt
 from matplotlib.colors import BoundaryNorm
@@ -19,8 +20,9 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from torch import Tensor
 
-from ._checks import check_finite_number, check_tensor
-from .objectives import LOG_2PI, _as_tensor, kl_diag_gaussian_to_standard_normal, kl_diag_gaussians, normal_log_prob
+from .._checks import check_finite_number, check_tensor
+from ..objectives import (LOG_2PI, MCEstimate, _as_tensor, kl_diag_gaussian_to_standard_normal, kl_diag_gaussians,
+                          mc_estimate, normal_log_prob)
 
 
 # --- Densities and the two terms of the closed form ------------------------------------
@@ -69,26 +71,6 @@ def gaussian_cross_entropy_term(mu: Tensor, logvar: Tensor, mu_p: Tensor | None 
 
 
 # --- Monte Carlo with a standard error -------------------------------------------------
-
-
-class MCEstimate(NamedTuple):
-    """A Monte Carlo mean over S samples and its standard error ``sd / sqrt(S)``."""
-
-    mean: Tensor
-    stderr: Tensor
-
-    def z_score(self, exact: float | Tensor) -> Tensor:
-        """``|mean - exact| / stderr``: below about 3 when the estimate agrees with ``exact``."""
-        return (self.mean - exact).abs() / self.stderr
-
-
-def mc_estimate(values: Tensor) -> MCEstimate:
-    """Mean and standard error over the first dimension of ``values`` (S, ...) -> (...)."""
-    check_tensor("values", values)
-    if values.dim() < 1 or values.shape[0] < 2:
-        raise ValueError(f"values must have shape (S, ...) with S >= 2 samples, got {tuple(values.shape)}")
-    s = values.shape[0]
-    return MCEstimate(values.mean(0), values.std(0, unbiased=True) / math.sqrt(s))
 
 
 # --- Figures ---------------------------------------------------------------------------

@@ -9,6 +9,8 @@ studied; averaging them gives the usual S-sample estimator.
   differentiable f.
 * :func:`score_function_gradients` (REINFORCE, the log-derivative trick): weight the score
   ``grad log q(z)`` by ``f(z) - baseline``; needs only values of f.
+
+Introduced in chapter 4 (the Bayes-rule rewrite).
 """
 from __future__ import annotations
 
@@ -18,8 +20,8 @@ from typing import Callable, NamedTuple
 import torch
 from torch import Tensor
 
-from ._checks import check_choice, check_positive_number, check_same, check_tensor
-from .models import reparameterize
+from .._checks import check_choice, check_positive_number, check_same, check_tensor
+from ..models import reparameterize
 
 Integrand = Callable[[Tensor], Tensor]  # f: z (S, J) -> values (S,)
 ESTIMATORS = ("reparameterised", "score-function")
@@ -30,14 +32,6 @@ class GradientSamples(NamedTuple):
 
     mu: Tensor  # (S, J): estimates of d/dmu E_q[f]
     logvar: Tensor  # (S, J): estimates of d/dlogvar E_q[f]
-
-
-class EstimatorSummary(NamedTuple):
-    """Statistics of S single-sample estimates (each (...) for estimates (S, ...))."""
-
-    mean: Tensor  # the S-sample estimator
-    variance: Tensor  # variance of one single-sample estimate (unbiased, S - 1 in the denominator)
-    std_error: Tensor  # standard error of the mean: sqrt(variance / S)
 
 
 def _check_q(mu: Tensor, logvar: Tensor, n_samples: int) -> None:
@@ -109,15 +103,6 @@ def score_function_gradients(f: Integrand, mu: Tensor, logvar: Tensor, n_samples
     return GradientSamples(centred * score.mu, centred * score.logvar)
 
 
-def summarise(samples: Tensor) -> EstimatorSummary:
-    """Mean, single-sample variance and standard error of estimates ``samples`` (S, ...)."""
-    check_tensor("samples", samples)
-    if samples.dim() < 1 or samples.shape[0] < 2:
-        raise ValueError(f"samples must have shape (S, ...) with S >= 2, got {tuple(samples.shape)}")
-    variance = samples.var(0, unbiased=True)
-    return EstimatorSummary(samples.mean(0), variance, (variance / samples.shape[0]).sqrt())
-
-
 def quadratic_expectation(mu: Tensor, logvar: Tensor, a: Tensor) -> Tensor:
     """``E_q[|z - a|^2] = |mu - a|^2 + sum_j sigma_j^2`` for q = N(mu, diag exp(logvar)); (J,) -> ()."""
     check_tensor("mu", mu)
@@ -162,12 +147,10 @@ def ascend_elbo(log_likelihood: Integrand, mu: Tensor, logvar: Tensor, *, estima
 
 __all__ = [
     "ESTIMATORS",
-    "EstimatorSummary",
     "GradientSamples",
     "ascend_elbo",
     "diag_gaussian_score",
     "quadratic_expectation",
     "reparameterised_gradients",
     "score_function_gradients",
-    "summarise",
 ]

@@ -3,11 +3,13 @@
 ``p(z) = N(0, I_J)`` and ``p(x | z) = N(x; W z + b, s^2 I_D)`` (probabilistic PCA). Its
 evidence ``p(x)`` and its posterior ``p(z | x)`` are Gaussian in closed form, so every
 line of the Bayes rewrite of ``KL(q || p(z|x))`` can be computed exactly and compared
-with quadrature and Monte Carlo (see :mod:`vae_lib.bayes_rewrite`).
+with quadrature and Monte Carlo (see :mod:`vae_lib.chapters.bayes_rewrite`).
 
 A variational distribution here is any Gaussian ``q(z) = N(mean, cov)`` given by a mean
 (..., J) and a full covariance (..., J, J), so that the exact posterior belongs to the
 family; the book's diagonal encoder family is ``cov = diag_cov(logvar)``.
+
+Introduced in chapter 4 (the Bayes-rule rewrite), and used again in chapter 6.
 """
 from __future__ import annotations
 
@@ -17,8 +19,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from ._checks import check_generator, check_positive_int, check_positive_number, check_tensor
-from .objectives import LOG_2PI
+from .._checks import check_generator, check_positive_int, check_positive_number, check_tensor
+from ..objectives import LOG_2PI
 
 
 # --- Gaussians with a full covariance ----------------------------------------------------
