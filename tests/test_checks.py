@@ -251,9 +251,39 @@ def test_model_configuration_is_checked():
         VAE(ModelConfig(D, 4, J)).sample(0)
 
 
-def test_reparameterize_keeps_dtype_and_device():
-    z = reparameterize(torch.zeros(2, 3, dtype=torch.float64), torch.zeros(2, 3, dtype=torch.float64))
-    assert z.dtype == torch.float64
+DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA"))]
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_reparameterize_keeps_dtype_and_device(device, dtype):
+    mu = torch.randn(2, 3, dtype=dtype, device=device)
+    z = reparameterize(mu, torch.zeros_like(mu))
+    assert z.dtype == mu.dtype and z.device == mu.device
+    assert not torch.equal(z, mu)  # the noise was drawn, on mu's device
+
+
+def test_reparameterize_draws_its_noise_on_the_inputs_device(monkeypatch):
+    # A CPU-only machine has no second real device. "meta" stands in for one: let meta tensors past
+    # the value checks (the public function refuses them), so that noise drawn on any device other
+    # than mu's would fail to combine with mu ("Tensor on device cpu is not on the expected device meta").
+    import vae_lib.models as M
+
+    monkeypatch.setattr(M, "check_tensor", lambda name, t, **kw: t)
+    mu = torch.zeros(2, 3, dtype=torch.float64, device="meta")
+    z = reparameterize(mu, torch.zeros_like(mu))
+    assert z.device == mu.device and z.dtype == mu.dtype and z.shape == mu.shape
+    # and mu and logvar on different devices are refused, with both arguments named
+    with pytest.raises(ValueError, match="^logvar is on meta but mu is on cpu"):
+        reparameterize(torch.zeros(2, 3), torch.zeros(2, 3, device="meta"))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device for a real cross-device mix")
+def test_reparameterize_refuses_mu_and_logvar_on_different_devices():
+    with pytest.raises(ValueError, match="^logvar is on cuda:0 but mu is on cpu"):
+        reparameterize(torch.zeros(2, 3), torch.zeros(2, 3, device="cuda"))
+    with pytest.raises(ValueError, match="^generator is a generator for cpu, but the samples are drawn on cuda"):
+        reparameterize(torch.zeros(2, 3, device="cuda"), torch.zeros(2, 3, device="cuda"), generator=torch.Generator())
 
 
 def test_check_helpers_directly():

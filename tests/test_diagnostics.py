@@ -226,3 +226,14 @@ def test_source_eq8_collapses_the_code_while_the_elbo_uses_it():
         counts[name], kls[name] = dg.active_units(mu), dg.kl_per_unit(mu, logvar).sum().item()
     assert counts["eq8"] == 0 and kls["eq8"] < 0.05  # beta = 392: no unit is worth its KL
     assert counts["elbo"] >= 10 and kls["elbo"] > 3.0
+
+
+def test_spectrum_explorer_frames_count_the_retained_directions():
+    eigenvalues = torch.tensor([5.0, 2.0, 0.5, 0.01], dtype=torch.float64)
+    draw = dg.spectrum_explorer_draw(eigenvalues)
+    assert "2 directions retained" in draw(1.0).axes[0].get_title()
+    assert "0 directions retained" in draw(392.0).axes[0].get_title()
+    with pytest.raises(ValueError, match="s2 must be a finite positive number"):
+        draw(-1.0)
+    with pytest.raises(ValueError, match="eigenvalues must have shape"):
+        dg.spectrum_explorer_draw(eigenvalues[None])

@@ -243,3 +243,21 @@ def test_mean_field_gap_for_two_latents_depends_on_the_correlation_alone(case):
     precision = torch.linalg.inv(post_cov)
     general = 0.5 * (torch.log(precision.diagonal()).sum() - torch.logdet(precision))
     assert abs(gap - general) < 1e-10
+
+
+def test_gap_explorer_frames_split_log_evidence_into_elbo_and_kl():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from vae_lib.chapters import bayes_rewrite as br
+
+    g = torch.Generator().manual_seed(11)
+    model = lg.LinearGaussian.random(2, 5, noise_variance=0.25, generator=g)
+    _, x = model.sample(1, generator=g)
+    mu, logvar = model.mean_field_optimum(x[0])
+    draw = br.gap_explorer_draw(model, x[0], mu, logvar)
+    title = draw(0.3, -0.75).axes[1].get_title()
+    elbo = model.elbo(x[0], mu + torch.tensor([0.3, 0.0], dtype=torch.float64), lg.diag_cov(logvar - 0.75)).item()
+    assert title == f"ELBO {elbo:.2f}\nKL {model.log_evidence(x[0]).item() - elbo:.2f}"
+    with pytest.raises(ValueError, match="mu and logvar must have shape"):
+        br.gap_explorer_draw(model, x[0], mu[:1], logvar[:1])

@@ -79,11 +79,45 @@ def test_autoencoder_shapes():
 # --- Seeding and devices -------------------------------------------------------------------------
 
 
-def test_choose_device():
-    auto = T.choose_device("auto")
-    if not torch.cuda.is_available() and not torch.backends.mps.is_available():
-        assert auto == torch.device("cpu")
+def fake_accelerators(monkeypatch, *, cuda: bool, mps: bool) -> None:
+    """Pretend this machine has (or lacks) CUDA and MPS, whatever it really has."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: mps)
+
+
+@pytest.mark.parametrize("cuda,mps,expected", [
+    (True, True, "cuda"),  # cuda first
+    (True, False, "cuda"),
+    (False, True, "mps"),  # then mps
+    (False, False, "cpu"),  # then cpu
+])
+def test_auto_device_picks_cuda_then_mps_then_cpu(monkeypatch, cuda, mps, expected):
+    fake_accelerators(monkeypatch, cuda=cuda, mps=mps)
+    assert T.choose_device("auto") == torch.device(expected)
+    assert T.choose_device() == torch.device(expected)  # "auto" is the default
+
+
+@pytest.mark.parametrize("cuda,mps", [(False, False), (True, True)])
+def test_cpu_is_always_available(monkeypatch, cuda, mps):
+    fake_accelerators(monkeypatch, cuda=cuda, mps=mps)
     assert T.choose_device("cpu") == torch.device("cpu")
+
+
+@pytest.mark.parametrize("name", ["cuda", "mps"])
+def test_an_available_device_named_explicitly_is_returned(monkeypatch, name):
+    fake_accelerators(monkeypatch, cuda=name == "cuda", mps=name == "mps")
+    assert T.choose_device(name) == torch.device(name)
+
+
+@pytest.mark.parametrize("name,other", [("cuda", "mps"), ("mps", "cuda")])
+def test_an_unavailable_device_named_explicitly_is_a_clear_error(monkeypatch, name, other):
+    # the other accelerator being present must not make this one count as available
+    fake_accelerators(monkeypatch, cuda=other == "cuda", mps=other == "mps")
+    with pytest.raises(ValueError, match=rf"^device='{name}' is not available on this machine; use 'auto' or 'cpu'"):
+        T.choose_device(name)
+
+
+def test_an_unknown_device_name_is_refused():
     with pytest.raises(ValueError, match="device must be one of"):
         T.choose_device("tpu")
 

@@ -15,6 +15,7 @@ from torch import Tensor
 from .._checks import check_tensor
 from .linear_gaussian import (
     LinearGaussian,
+    diag_cov,
     gaussian_log_density,
     gaussian_negative_entropy,
     standard_normal_cross_term,
@@ -97,4 +98,51 @@ def rewrite_chain_contributions(model: LinearGaussian, x: Tensor, mean: Tensor, 
     }
 
 
-__all__ = ["REWRITE_LINES", "rewrite_chain_closed_form", "rewrite_chain_contributions"]
+
+def gap_explorer_draw(model: LinearGaussian, x: Tensor, mu: Tensor, logvar: Tensor, window: float = 3.5):
+    """The elbo-gap explorer's frames: ``draw(shift, log_scale)`` moves the diagonal q = N(mu, diag exp(logvar))
+    (J = 2) by ``shift`` along z_1 and ``log_scale`` in both log-variances, and shows q against the exact
+    posterior and log p(x) split into the ELBO and KL(q || p(z|x)) (eq. evidence-decomposition).
+
+    The posterior is drawn on a square of +-``window`` posterior standard deviations, computed once.
+    """
+    import matplotlib.pyplot as plt
+
+    _check_model(model)
+    check_tensor("x", x)
+    check_tensor("mu", mu)
+    check_tensor("logvar", logvar)
+    if mu.shape != (2,) or logvar.shape != (2,):
+        raise ValueError(f"mu and logvar must have shape (2,), got {tuple(mu.shape)} and {tuple(logvar.shape)}")
+    post_mean, post_cov = model.posterior(x)
+    half = window * post_cov.diagonal().sqrt().max()
+    f64 = dict(dtype=mu.dtype, device=mu.device)
+    grid_1 = torch.linspace(post_mean[0] - half, post_mean[0] + half, 81, **f64)
+    grid_2 = torch.linspace(post_mean[1] - half, post_mean[1] + half, 81, **f64)
+    zz = torch.stack(torch.meshgrid(grid_1, grid_2, indexing="ij"), -1)
+    post_density = model.log_posterior(x, zz).exp().cpu()  # drawn in every frame: computed once
+    g1, g2, lpx = grid_1.cpu(), grid_2.cpu(), model.log_evidence(x).item()
+
+    def draw(shift: float, log_scale: float):
+        q_mu = mu + torch.tensor([float(shift), 0.0], **f64)
+        q_cov = diag_cov(logvar + float(log_scale))
+        elbo_q = model.elbo(x, q_mu, q_cov).item()
+        fig, (ax, bx) = plt.subplots(1, 2, figsize=(5.6, 3.4), gridspec_kw={"width_ratios": [2.2, 1]})
+        ax.contourf(g1, g2, post_density.T, levels=8, cmap="Blues")
+        ax.contour(g1, g2, gaussian_log_density(zz, q_mu, q_cov).exp().cpu().T, levels=5, colors="tab:red",
+                   linewidths=1)
+        ax.set(xlabel="$z_1$", ylabel="$z_2$", title="p(z|x) (filled) and q (red)", aspect="equal")
+        low = lpx - 12
+        top = max(elbo_q, low)  # the axis shows 12 nats below log p(x)
+        bx.bar(0, top - low, bottom=low, color="tab:blue", label="ELBO")
+        bx.bar(0, lpx - top, bottom=top, color="tab:red", label="KL(q || p(z|x))")
+        bx.axhline(lpx, color="k", ls="--", lw=1)
+        bx.set(xticks=[], ylim=(low, lpx + 1), ylabel="nats", title=f"ELBO {elbo_q:.2f}\nKL {lpx - elbo_q:.2f}")
+        bx.legend(loc="upper center", bbox_to_anchor=(0.5, -0.02), fontsize=7, frameon=False)
+        fig.subplots_adjust(left=0.11, right=0.97, bottom=0.2, top=0.9, wspace=0.5)
+        return fig
+
+    return draw
+
+__all__ = [
+    "gap_explorer_draw","REWRITE_LINES", "rewrite_chain_closed_form", "rewrite_chain_contributions"]
