@@ -215,15 +215,19 @@ def test_load_detects_a_flipped_byte_in_the_file(saved):
 # --- load_checkpoint: another architecture ----------------------------------------------------------
 
 
+def _refused_and_unchanged(path, model, match):
+    """Loading ``path`` into ``model`` fails with ``match`` and copies no weight."""
+    before = weights(model)
+    with pytest.raises(ValueError, match=match):
+        T.load_checkpoint(path, model)
+    assert same_weights(model, before)
+
+
 def test_load_vae_with_another_latent_dim(tmp_path):
     path = tmp_path / "vae10.pt"
     T.save_checkpoint(path, vae(C10))
-    model = vae(C20)
-    before = weights(model)
-    with pytest.raises(ValueError, match=f"{p(path)}: checkpoint holds a VAE with config .*'latent_dim': 10.*, "
-                                         "but model has config .*'latent_dim': 20"):
-        T.load_checkpoint(path, model)
-    assert same_weights(model, before)
+    _refused_and_unchanged(path, vae(C20), f"{p(path)}: checkpoint holds a VAE with config .*'latent_dim': 10.*, "
+                                           "but model has config .*'latent_dim': 20")
 
 
 def test_load_autoencoder_into_vae(tmp_path):
@@ -246,11 +250,8 @@ def test_load_mismatched_shapes_leaves_the_model_unchanged(tmp_path):
     model = _mlp(4, 3, 5)
     with torch.no_grad():
         model[0].weight.fill_(7.0)
-    before = weights(model)
-    with pytest.raises(ValueError, match=f"{p(path)} does not fit model \\(another architecture\\?\\): .*1.weight "
-                                         "has shape \\(2, 3\\) in the checkpoint but \\(5, 3\\) in model"):
-        T.load_checkpoint(path, model)
-    assert same_weights(model, before)
+    _refused_and_unchanged(path, model, f"{p(path)} does not fit model \\(another architecture\\?\\): .*1.weight "
+                                        "has shape \\(2, 3\\) in the checkpoint but \\(5, 3\\) in model")
 
 
 def test_load_missing_and_unexpected_tensors(tmp_path):

@@ -74,7 +74,7 @@ def set_threads(n: int | None = None) -> int:
 
     The policy: ``VAE_LIB_THREADS`` when set, else the cores that are free when this is
     called (usable cores minus the load average), at most 8. Measured with ``python -m
-    vae_lib.bench`` on a 2-core machine: idle, two threads train ~1.5x faster than one;
+    benchmarks/bench.py`` on a 2-core machine: idle, two threads train ~1.5x faster than one;
     with the other core busy, two OpenMP threads that wait for each other train many
     times slower than one.
     """
@@ -185,7 +185,7 @@ def _default_optimizer(model: nn.Module, lr: float) -> torch.optim.Optimizer:
     """Adam, as one fused kernel where this torch has it for the parameters' device.
 
     Same update rule up to rounding; on one CPU thread the fused step is ~3x
-    faster than the per-parameter loop (~15% of a training step; see vae_lib.bench).
+    faster than the per-parameter loop (~15% of a training step; see benchmarks/bench.py).
     """
     try:
         return torch.optim.Adam(model.parameters(), lr=lr, fused=True)
