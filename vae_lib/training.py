@@ -73,7 +73,7 @@ def set_threads(n: int | None = None) -> int:
     """Set torch's intra-op CPU threads; ``None`` applies the book's policy (see README, Speed).
 
     The policy: ``VAE_LIB_THREADS`` when set, else the cores that are free when this is
-    called (usable cores minus the load average), at most 8. Measured with ``python -m
+    called (usable cores minus the load average), at most 8. Measured with ``python
     benchmarks/bench.py`` on a 2-core machine: idle, two threads train ~1.5x faster than one;
     with the other core busy, two OpenMP threads that wait for each other train many
     times slower than one.
