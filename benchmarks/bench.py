@@ -238,7 +238,7 @@ def run(
     if epochs > 0:
         trained: list[VAE] = []
         train_seconds = round(_timed(dev, lambda: trained.append(ours(epochs))), 2)
-        neg_elbo = round(-heldout_elbo(trained[0], x_heldout, seed=seed)["elbo"], 2)
+        neg_elbo = round(heldout_elbo(trained[0], x_heldout, seed=seed).loss, 2)
     return {
         "samples_per_s": round(samples_per_s, 1),
         "baseline_samples_per_s": round(baseline, 1),

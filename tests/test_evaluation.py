@@ -55,9 +55,9 @@ def test_heldout_elbo_matches_torch_distributions_with_the_seeded_noise(model, i
     result = heldout_elbo(model, x, seed=4)  # the default batch holds all 30 images: one draw of eps
     eps = torch.randn((x.shape[0], CONFIG.latent_dim), generator=torch.Generator().manual_seed(4))
     rec, kl = reference_elbo_terms(model, x, eps)
-    assert result["reconstruction"] == pytest.approx(rec, rel=1e-5)
-    assert result["kl"] == pytest.approx(kl, rel=1e-5)
-    assert result["elbo"] == pytest.approx(-(rec + kl), rel=1e-5)
+    assert result.reconstruction == pytest.approx(rec, rel=1e-5)
+    assert result.kl == pytest.approx(kl, rel=1e-5)
+    assert result.elbo == pytest.approx(-(rec + kl), rel=1e-5)
 
 
 @pytest.mark.parametrize("batch_size", [1000, 7, 1])
@@ -80,16 +80,16 @@ def test_heldout_elbo_matches_torch_distributions_for_every_batch_size(model, im
     monkeypatch.undo()
     assert offset == x.shape[0]  # one draw per image, no more
     rec, kl = reference_elbo_terms(model, x, eps)
-    assert result["reconstruction"] == pytest.approx(rec, rel=1e-5)
-    assert result["kl"] == pytest.approx(kl, rel=1e-5)
-    assert result["elbo"] == pytest.approx(-(rec + kl), rel=1e-5)
+    assert result.reconstruction == pytest.approx(rec, rel=1e-5)
+    assert result.kl == pytest.approx(kl, rel=1e-5)
+    assert result.elbo == pytest.approx(-(rec + kl), rel=1e-5)
 
 
 def test_heldout_elbo_kl_does_not_depend_on_the_noise(model, images):
     x = images[1000:1030]
     a, b = heldout_elbo(model, x, seed=0), heldout_elbo(model, x, seed=1)
-    assert a["kl"] == pytest.approx(b["kl"], rel=1e-6)  # closed form
-    assert a["reconstruction"] != b["reconstruction"]  # one sample of z per image
+    assert a.kl == pytest.approx(b.kl, rel=1e-6)  # closed form
+    assert a.reconstruction != b.reconstruction  # one sample of z per image
     assert heldout_elbo(model, x, seed=0) == a  # same seed, same numbers
 
 
@@ -116,7 +116,7 @@ def test_k1_averages_to_the_heldout_elbo(model, images):
     """Both estimate the same mean ELBO (one with a Monte Carlo KL, one with the closed form)."""
     x = images[1000:1064]
     iw = torch.tensor([importance_sampled_log_likelihood(model, x, k=1, seed=s).mean().item() for s in range(20)])
-    he = torch.tensor([heldout_elbo(model, x, seed=100 + s)["elbo"] for s in range(20)])
+    he = torch.tensor([heldout_elbo(model, x, seed=100 + s).elbo for s in range(20)])
     # independent runs: the standard error of the difference of the two means, from the spread over seeds
     se = math.sqrt(iw.var() / len(iw) + he.var() / len(he))
     assert abs(iw.mean() - he.mean()) < 5 * se
@@ -154,8 +154,8 @@ def test_the_estimate_is_exact_when_q_is_the_posterior():
     for k in (1, 10):
         torch.testing.assert_close(importance_sampled_log_likelihood(m, x, k), log_px, rtol=1e-5, atol=1e-3)
     result = heldout_elbo(m, x)
-    assert result["kl"] == 0.0
-    assert result["elbo"] == pytest.approx(log_px.mean().item(), rel=1e-6)
+    assert result.kl == 0.0
+    assert result.elbo == pytest.approx(log_px.mean().item(), rel=1e-6)
 
 
 def test_batching_does_not_change_the_per_image_result(model, images, monkeypatch):

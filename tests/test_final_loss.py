@@ -146,7 +146,7 @@ def test_heldout_elbo_estimates_the_same_elbo(tiny):
         logits, mu, logvar = model(xr, generator=torch.Generator().manual_seed(99))
         per = -negative_elbo(xr, logits, mu, logvar, reduction="none").loss.reshape(repeats, -1)
     se = (per.var(0).mean() / (repeats * x.shape[0])).sqrt().item()  # se of the mean over all rows
-    assert out["elbo"] == pytest.approx(elbo.mean().item(), abs=4 * se)
+    assert out.elbo == pytest.approx(elbo.mean().item(), abs=4 * se)
     assert per.mean().item() == pytest.approx(elbo.mean().item(), abs=4 * se)
 
 

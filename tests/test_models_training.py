@@ -194,16 +194,19 @@ def test_other_objectives(images):
     with torch.no_grad():
         t = T.source_eq8_objective()(model, x)
     logits, mu, logvar = model(x, generator=torch.Generator().manual_seed(0))  # noise differs; KL does not
-    torch.testing.assert_close(t["kl"], O.kl_diag_gaussian_to_standard_normal(mu, logvar))
-    assert float(t["loss"]) == pytest.approx(float(t["reconstruction"] + t["kl"]), rel=1e-6)
+    torch.testing.assert_close(t.kl, O.kl_diag_gaussian_to_standard_normal(mu, logvar))
+    assert float(t.loss) == pytest.approx(float(t.reconstruction + t.kl), rel=1e-6)
     ae = AutoEncoder(SMALL)
     t = T.ae_objective()(ae, x)
-    torch.testing.assert_close(t["loss"], -O.bernoulli_log_likelihood(x, ae(x)))
+    torch.testing.assert_close(t.loss, -O.bernoulli_log_likelihood(x, ae(x)))
     # evaluate batches by index: the per-example mean does not depend on the batch size
-    torch.testing.assert_close(torch.tensor(T.evaluate(ae, T.ae_objective(), x, batch_size=7)["loss"]),
-                               t["loss"], rtol=1e-5, atol=1e-4)
+    torch.testing.assert_close(torch.tensor(T.evaluate(ae, T.ae_objective(), x, batch_size=7).loss),
+                               t.loss, rtol=1e-5, atol=1e-4)
     with pytest.raises(ValueError, match="likelihood must be one of"):
         T.vae_objective("poisson")
+    # one terms type: an objective returning a dict is refused with a message that names the type
+    with pytest.raises(TypeError, match="objective must return vae_lib.objectives.ElboTerms, got dict"):
+        T.evaluate(ae, lambda m, xb: {"loss": m(xb).sum()}, x)
 
 
 def test_fit_rejects_bad_arguments(images):

@@ -47,15 +47,21 @@ def validation(enabled: bool) -> Iterator[None]:
 
 def check_values(name: str, t: Tensor) -> Tensor:
     """The value scan itself, whatever the setting: for data where it enters (fit, evaluate, loaders)."""
-    if t.device.type != "meta" and not bool(torch.isfinite(t).all()):
+    if t.device.type == "meta":
+        return t
+    # one reduction, no boolean copy of the data: NaN and inf survive a sum, and a sum that merely
+    # overflows is re-checked value by value (about 10x faster on 4,000 images; benchmarks/bench.py)
+    if not bool(torch.isfinite(t.sum())) and not bool(torch.isfinite(t).all()):
         raise ValueError(f"{name} contains NaN or inf values")
     return t
 
 
 def check_unit_interval(name: str, t: Tensor, *, always: bool = False) -> Tensor:
     """Values in [0, 1] (pixel intensities), scanned when validation is on or ``always``."""
-    if (always or _validate) and t.device.type != "meta" and bool(((t < 0) | (t > 1)).any()):
-        raise ValueError(f"{name} must lie in [0, 1] for a Bernoulli likelihood")
+    if (always or _validate) and t.device.type != "meta":
+        low, high = torch.aminmax(t)  # one pass; NaN propagates, so NaN pixels are refused too
+        if not (bool(low >= 0) and bool(high <= 1)):
+            raise ValueError(f"{name} must lie in [0, 1] for a Bernoulli likelihood")
     return t
 
 

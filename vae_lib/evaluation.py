@@ -13,7 +13,7 @@ from torch import Tensor
 
 from ._checks import check_generator, check_positive_int, check_tensor
 from .models import VAE
-from .objectives import bernoulli_log_likelihood, negative_elbo, normal_log_prob
+from .objectives import ElboTerms, bernoulli_log_likelihood, negative_elbo, normal_log_prob
 
 
 def _check_model_and_data(model: object, x: object, seed: object = 0) -> None:
@@ -27,11 +27,11 @@ def _check_model_and_data(model: object, x: object, seed: object = 0) -> None:
 
 
 @torch.no_grad()
-def heldout_elbo(model: VAE, x: Tensor, batch_size: int = 1000, seed: int = 0) -> dict[str, float]:
+def heldout_elbo(model: VAE, x: Tensor, batch_size: int = 1000, seed: int = 0) -> ElboTerms:
     """Mean ELBO terms over ``x`` (N, D), one reparameterised sample per image.
 
-    Returns ``{"elbo", "reconstruction", "kl"}`` in nats per image
-    (``elbo = -(reconstruction + kl)``).
+    Returns :class:`~vae_lib.objectives.ElboTerms` of floats in nats per image:
+    ``loss = reconstruction + kl`` is the negative ELBO, ``.elbo`` the ELBO.
     """
     _check_model_and_data(model, x, seed)
     check_positive_int("batch_size", batch_size)
@@ -43,8 +43,7 @@ def heldout_elbo(model: VAE, x: Tensor, batch_size: int = 1000, seed: int = 0) -
         logits, mu, logvar = model(xb, generator=g)
         t = negative_elbo(xb, logits, mu, logvar, reduction="sum")
         totals += torch.stack([t.loss, t.reconstruction, t.kl]).double().cpu()
-    loss, rec, kl = (totals / x.shape[0]).tolist()
-    return {"elbo": -loss, "reconstruction": rec, "kl": kl}
+    return ElboTerms(*(totals / x.shape[0]).tolist())
 
 
 @torch.no_grad()

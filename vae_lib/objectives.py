@@ -296,11 +296,22 @@ def _gaussian_log_likelihood(x: Tensor, mean: Tensor, variance: float) -> Tensor
 
 
 class ElboTerms(NamedTuple):
-    """The loss and its parts, each reduced the same way (nats)."""
+    """The loss and its parts, each reduced the same way, in nats: the book's one ELBO-terms type.
 
-    loss: Tensor  # reconstruction + beta * kl
-    reconstruction: Tensor  # -E_q[log p(x|z)], one-sample estimate
-    kl: Tensor  # KL(q(z|x) || p(z)), closed form
+    Every field is a quantity to *minimise* (training, :func:`vae_lib.evaluate`,
+    :func:`vae_lib.evaluation.heldout_elbo` and the chapters all use this sign);
+    :attr:`elbo` is the one number to maximise. Fields are tensors inside a
+    training step and floats once averaged over a data set.
+    """
+
+    loss: Tensor | float  # reconstruction + beta * kl
+    reconstruction: Tensor | float  # -E_q[log p(x|z)], one-sample estimate
+    kl: Tensor | float  # KL(q(z|x) || p(z)), closed form; 0 for an auto-encoder
+
+    @property
+    def elbo(self) -> Tensor | float:
+        """The ELBO, ``-(reconstruction + kl)``, whatever beta the loss used (eq. elbo-definition)."""
+        return -(self.reconstruction + self.kl)
 
 
 LIKELIHOODS = ("bernoulli", "gaussian")

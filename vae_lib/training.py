@@ -19,7 +19,7 @@ from torch import Tensor, nn
 
 from ._checks import check_choice, check_positive_int, check_tensor, check_unit_interval, check_values, validation
 from .models import AutoEncoder, VAE
-from .objectives import bernoulli_log_likelihood, negative_elbo, source_eq8_loss
+from .objectives import ElboTerms, bernoulli_log_likelihood, negative_elbo, source_eq8_loss
 
 
 # --- Reproducibility and hardware -----------------------------------------------------
@@ -89,11 +89,11 @@ def set_threads(n: int | None = None) -> int:
     return n
 
 
-# --- Objectives: (model, x) -> {"loss": scalar, ...terms}, batch-mean nats ------------------
+# --- Objectives: (model, x) -> ElboTerms of batch-mean nats -----------------------------
 
 
 class Objective:
-    """A training objective: ``objective(model, x)`` returns ``{"loss": scalar, ...terms}`` in batch-mean nats.
+    """A training objective: ``objective(model, x)`` returns :class:`~vae_lib.objectives.ElboTerms` in batch-mean nats.
 
     It also knows which data it accepts: :func:`fit` and :func:`evaluate` call
     ``check_data`` once on the whole data set, where it enters, and then run their
@@ -101,11 +101,11 @@ class Objective:
     callable with the same signature works too; its data are checked for NaN/inf only.
     """
 
-    def __init__(self, name: str, terms: Callable[[nn.Module, Tensor], dict[str, Tensor]],
+    def __init__(self, name: str, terms: Callable[[nn.Module, Tensor], ElboTerms],
                  unit_interval: bool = False) -> None:
         self.name, self._terms, self.unit_interval = name, terms, unit_interval
 
-    def __call__(self, model: nn.Module, x: Tensor) -> dict[str, Tensor]:
+    def __call__(self, model: nn.Module, x: Tensor) -> ElboTerms:
         return self._terms(model, x)
 
     def check_data(self, name: str, x: Tensor) -> None:
@@ -121,10 +121,9 @@ def vae_objective(likelihood: str = "bernoulli", beta: float = 1.0, variance: fl
     """The negative ELBO (``beta = 1``) or a beta-weighted version of it."""
     check_choice("likelihood", likelihood, ("bernoulli", "gaussian"))
 
-    def terms(model: nn.Module, x: Tensor) -> dict[str, Tensor]:
+    def terms(model: nn.Module, x: Tensor) -> ElboTerms:
         logits, mu, logvar = model(x)
-        t = negative_elbo(x, logits, mu, logvar, likelihood=likelihood, variance=variance, beta=beta)
-        return {"loss": t.loss, "reconstruction": t.reconstruction, "kl": t.kl}
+        return negative_elbo(x, logits, mu, logvar, likelihood=likelihood, variance=variance, beta=beta)
 
     return Objective(f"negative ELBO, {likelihood}, beta={beta:g}", terms, unit_interval=likelihood == "bernoulli")
 
@@ -132,10 +131,9 @@ def vae_objective(likelihood: str = "bernoulli", beta: float = 1.0, variance: fl
 def source_eq8_objective() -> Objective:
     """The source's Eq. (8) taken literally (per-pixel mean MSE + summed KL)."""
 
-    def terms(model: nn.Module, x: Tensor) -> dict[str, Tensor]:
+    def terms(model: nn.Module, x: Tensor) -> ElboTerms:
         logits, mu, logvar = model(x)
-        t = source_eq8_loss(x, torch.sigmoid(logits), mu, logvar)
-        return {"loss": t.loss, "reconstruction": t.reconstruction, "kl": t.kl}
+        return source_eq8_loss(x, torch.sigmoid(logits), mu, logvar)
 
     return Objective("source Eq. (8)", terms)
 
@@ -143,16 +141,46 @@ def source_eq8_objective() -> Objective:
 def ae_objective() -> Objective:
     """Reconstruction only: Bernoulli cross-entropy summed over pixels."""
 
-    def terms(model: nn.Module, x: Tensor) -> dict[str, Tensor]:
+    def terms(model: nn.Module, x: Tensor) -> ElboTerms:
         rec = -bernoulli_log_likelihood(x, model(x))
-        return {"loss": rec, "reconstruction": rec}
+        return ElboTerms(rec, rec, torch.zeros_like(rec))  # an auto-encoder has no KL term
 
     return Objective("auto-encoder cross-entropy", terms, unit_interval=True)
+
+
+def _terms(objective: Callable, model: nn.Module, x: Tensor) -> ElboTerms:
+    terms = objective(model, x)
+    if not isinstance(terms, ElboTerms):  # one type everywhere: a dict's keys could silently differ
+        raise TypeError(f"objective must return vae_lib.objectives.ElboTerms, got {type(terms).__name__}")
+    return terms
 
 
 def _check_data(objective: Callable, name: str, x: Tensor) -> None:
     check = getattr(objective, "check_data", None)
     check(name, x) if callable(check) else check_values(name, x)
+
+
+# --- The reference training run -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    """How the book trains its reference models: one place, used by every chapter that trains."""
+
+    epochs: int
+    batch_size: int
+    lr: float
+
+    def __post_init__(self) -> None:
+        check_positive_int("epochs", self.epochs)
+        check_positive_int("batch_size", self.batch_size)
+        if not isinstance(self.lr, float) or not (0 < self.lr < float("inf")):
+            raise ValueError(f"lr must be a finite positive float, got {self.lr!r}")
+
+
+# The reference VAE (and auto-encoder) of chapters 1, 2 and 6: ModelConfig() (784-400-20, as
+# pytorch/examples) trained by fit(..., **vars(REFERENCE)) on the embedded 4,000 training digits.
+REFERENCE = TrainingConfig(epochs=20, batch_size=128, lr=2e-3)
 
 
 # --- The loop ---------------------------------------------------------------------------
@@ -194,25 +222,24 @@ def _default_optimizer(model: nn.Module, lr: float) -> torch.optim.Optimizer:
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, objective: Objective, x: Tensor, batch_size: int = 1000) -> dict[str, float]:
-    """Mean of every term over ``x`` (per example), in eval mode, without gradients."""
+def evaluate(model: nn.Module, objective: Objective, x: Tensor, batch_size: int = 1000) -> ElboTerms:
+    """Mean of every term over ``x`` (per example), in eval mode, without gradients: ElboTerms of floats."""
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     if not callable(objective):
-        raise TypeError(f"objective must be a callable (model, x) -> dict of terms, got {type(objective).__name__}")
+        raise TypeError(f"objective must be a callable (model, x) -> ElboTerms, got {type(objective).__name__}")
     check_tensor("x", x)  # also refuses an empty x, whose mean would divide by zero
     check_positive_int("batch_size", batch_size)
     _check_data(objective, "x", x)  # once, where the data enter; not again in every batch
     was_training = model.training
     model.eval()
-    sums: dict[str, Tensor] = {}
+    sums = 0
     with validation(False):
         for start in range(0, x.shape[0], batch_size):
             xb = x[start : start + batch_size]
-            for k, v in objective(model, xb).items():
-                sums[k] = sums.get(k, 0) + v * xb.shape[0]
+            sums = sums + torch.stack(_terms(objective, model, xb)).detach() * xb.shape[0]
     model.train(was_training)
-    return {k: float(v) / x.shape[0] for k, v in sums.items()}
+    return ElboTerms(*(sums.double().cpu() / x.shape[0]).tolist())
 
 
 def fit(
@@ -264,24 +291,23 @@ def fit(
     model.train()
     for epoch in tqdm(range(epochs), disable=not _progress_enabled(progress), desc="epochs"):
         order = torch.randperm(n, device=device, generator=g)
-        sums: dict[str, Tensor] = {}
+        sums = 0
         with validation(validate):
             for start in range(0, n, batch_size):
                 xb = x_train[order[start : start + batch_size]]
-                terms = objective(model, xb)
+                terms = _terms(objective, model, xb)
                 optimizer.zero_grad(set_to_none=True)
-                terms["loss"].backward()
+                terms.loss.backward()
                 optimizer.step()
                 # accumulate on the device: no host sync per batch
-                for k, v in terms.items():
-                    sums[k] = sums.get(k, 0) + v.detach() * xb.shape[0]
-        means = {k: float(v) / n for k, v in sums.items()}
+                sums = sums + torch.stack(terms).detach() * xb.shape[0]
+        means = ElboTerms(*(sums.double().cpu() / n).tolist())._asdict()
         if not all(math.isfinite(v) for v in means.values()):
             # the batches ran without value scans, so divergence is caught here, once per epoch
             raise ValueError(f"training diverged in epoch {epoch + 1}: mean terms {means}; try a smaller lr")
         history.append("train", means)
         if x_heldout is not None:
-            history.append("heldout", evaluate(model, objective, x_heldout))
+            history.append("heldout", evaluate(model, objective, x_heldout)._asdict())
     model.eval()
     return history
 
