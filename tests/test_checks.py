@@ -131,7 +131,7 @@ def test_unknown_reductions_are_rejected(fname, reduction):
 
 
 def test_unknown_likelihood_is_rejected():
-    with pytest.raises(ValueError, match="likelihood must be one of \\('bernoulli', 'gaussian'\\), got 'poisson'"):
+    with pytest.raises(ValueError, match="likelihood must be one of \\('bernoulli', 'continuous_bernoulli', 'gaussian'\\), got 'poisson'"):
         call("negative_elbo", likelihood="poisson")
 
 

@@ -371,3 +371,54 @@ def test_negative_elbo_is_finite_on_the_logvar_grid_with_gradients(likelihood):
     mu2, lv2 = _leaf(mu.detach()), _leaf(logvar.detach())
     _assert_finite_with_gradients(O.source_eq8_loss(x, torch.sigmoid(logits.detach()), mu2, lv2,
                                                     reduction="none").loss, mu2, lv2)
+
+
+# --- The continuous Bernoulli (grey levels as a true density) ---------------------------------
+
+
+def test_continuous_bernoulli_matches_high_precision_and_torch_distributions():
+    import mpmath as mp
+
+    from vae_lib.objectives import _continuous_bernoulli_log_norm
+
+    mp.mp.dps = 40
+    etas = [-60.0, -25.0, -3.0, -1e-4, 0.0, 2e-4, 0.3, 10.0, 40.0]
+    ours = _continuous_bernoulli_log_norm(torch.tensor(etas, dtype=torch.float64))
+    for eta, value in zip(etas, ours.tolist()):
+        lam = 1 / (1 + mp.exp(-eta))
+        exact = mp.log(2) if eta == 0 else mp.log(2 * mp.atanh(1 - 2 * lam) / (1 - 2 * lam))
+        assert value == pytest.approx(float(exact), rel=1e-12, abs=1e-12), eta
+    # where torch's own formula is accurate (moderate logits), the whole log density agrees with it
+    g = torch.Generator().manual_seed(0)
+    x, logits = torch.rand(4, 30, generator=g, dtype=torch.float64), 3 * torch.randn(4, 30, generator=g, dtype=torch.float64)
+    ref = torch.distributions.ContinuousBernoulli(logits=logits).log_prob(x).sum(-1)
+    torch.testing.assert_close(O.continuous_bernoulli_log_likelihood(x, logits, reduction="none"), ref)
+
+
+def test_continuous_bernoulli_integrates_to_one_and_bernoulli_does_not():
+    xs = torch.linspace(0, 1, 20001, dtype=torch.float64)[:, None]
+    for eta in (-4.0, 0.0, 1.5):
+        logits = torch.full_like(xs, eta)
+        cb = O.continuous_bernoulli_log_likelihood(xs, logits, reduction="none").exp()
+        bern = O.bernoulli_log_likelihood(xs, logits, reduction="none").exp()
+        assert torch.trapz(cb, xs[:, 0]).item() == pytest.approx(1.0, abs=1e-6)
+        assert torch.trapz(bern, xs[:, 0]).item() < 0.75  # the cross-entropy alone is not a density
+
+
+def test_log_likelihood_names_each_decoder_and_refuses_others():
+    x, logits = torch.rand(3, 5), torch.randn(3, 5)
+    torch.testing.assert_close(O.log_likelihood(x, logits), O.bernoulli_log_likelihood(x, logits, reduction="none"))
+    torch.testing.assert_close(O.log_likelihood(x, logits, "gaussian", 0.5),
+                               O.gaussian_log_likelihood(x, torch.sigmoid(logits), 0.5, reduction="none"))
+    with pytest.raises(ValueError, match="likelihood must be one of"):
+        O.log_likelihood(x, logits, "poisson")
+
+
+def test_eq8_kl_weight_scales_only_the_kl_term():
+    g = torch.Generator().manual_seed(1)
+    x, y, mu, logvar = (torch.rand(4, 10, generator=g), torch.rand(4, 10, generator=g),
+                        torch.randn(4, 3, generator=g), torch.randn(4, 3, generator=g))
+    one, w = O.source_eq8_loss(x, y, mu, logvar), O.source_eq8_loss(x, y, mu, logvar, kl_weight=0.25)
+    torch.testing.assert_close(w.loss, one.reconstruction + 0.25 * one.kl)
+    with pytest.raises(ValueError, match="kl_weight must be a finite number >= 0"):
+        O.source_eq8_loss(x, y, mu, logvar, kl_weight=-1.0)

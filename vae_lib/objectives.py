@@ -32,6 +32,7 @@ from ._checks import (
 )
 
 LOG_2PI = math.log(2 * math.pi)
+LIKELIHOODS = ("bernoulli", "continuous_bernoulli", "gaussian")
 
 
 # --- The Gaussian density ----------------------------------------------------------------
@@ -271,6 +272,53 @@ def _bernoulli_log_likelihood(x: Tensor, logits: Tensor) -> Tensor:
     return -F.binary_cross_entropy_with_logits(logits, x, reduction="none").sum(-1)
 
 
+def continuous_bernoulli_log_likelihood(x: Tensor, logits: Tensor, reduction: str = "mean") -> Tensor:
+    """``log p(x|z)`` of the continuous Bernoulli (Loaiza-Ganem & Cunningham 2019), summed over pixels.
+
+    The Bernoulli cross-entropy plus its normaliser ``log C``: a true density on
+    ``[0, 1]^D``, so on grey levels its ELBO bounds a real log-likelihood.
+    x, logits: (B, D), x in [0, 1].
+    """
+    check_tensor("x", x)
+    check_tensor("logits", logits)
+    check_same(("x", "logits"), x, logits)
+    _check_pixels(x)
+    check_unit_interval("x", x)
+    check_reduction(reduction)
+    return reduce_batch(_continuous_bernoulli_log_likelihood(x, logits), reduction)
+
+
+def _continuous_bernoulli_log_norm(logits: Tensor) -> Tensor:
+    """Elementwise log C for logits eta: ``log(eta / tanh(eta / 2))``, ``log 2`` at eta = 0."""
+    # eq. continuous-bernoulli-normaliser: C = 2 atanh(1 - 2 lam) / (1 - 2 lam) with lam = sigmoid(eta)
+    small = logits.abs() < 1e-3
+    safe = torch.where(small, torch.ones_like(logits), logits)  # no 0/0, even in an unused branch
+    exact = torch.log(safe / torch.tanh(safe / 2))
+    return torch.where(small, math.log(2) + logits.pow(2) / 12, exact)  # Taylor: 2 (1 + eta^2 / 12)
+
+
+def _continuous_bernoulli_log_likelihood(x: Tensor, logits: Tensor) -> Tensor:
+    return _bernoulli_log_likelihood(x, logits) + _continuous_bernoulli_log_norm(logits).sum(-1)
+
+
+def log_likelihood(x: Tensor, decoder_logits: Tensor, likelihood: str = "bernoulli", variance: float = 1.0) -> Tensor:
+    """Per-example ``log p(x|z)`` (B,) of a named decoder likelihood; the one switch used by losses and evaluation.
+
+    ``"bernoulli"``: logits as Bernoulli logits (the training cross-entropy; not a
+    density on grey levels); ``"continuous_bernoulli"``: the same output, normalised
+    on [0, 1]; ``"gaussian"``: ``N(x; sigmoid(logits), variance I)``.
+    """
+    check_choice("likelihood", likelihood, LIKELIHOODS)
+    check_tensor("x", x)  # named here: the helpers below would say "logits" or "mean"
+    check_tensor("decoder_logits", decoder_logits)
+    check_same(("x", "decoder_logits"), x, decoder_logits)
+    if likelihood == "bernoulli":
+        return bernoulli_log_likelihood(x, decoder_logits, reduction="none")
+    if likelihood == "continuous_bernoulli":
+        return continuous_bernoulli_log_likelihood(x, decoder_logits, reduction="none")
+    return gaussian_log_likelihood(x, torch.sigmoid(decoder_logits), variance, reduction="none")
+
+
 def gaussian_log_likelihood(x: Tensor, mean: Tensor, variance: float, reduction: str = "mean") -> Tensor:
     """``log N(x; mean, variance * I)``, summed over the D pixels.
 
@@ -314,7 +362,6 @@ class ElboTerms(NamedTuple):
         return -(self.reconstruction + self.kl)
 
 
-LIKELIHOODS = ("bernoulli", "gaussian")
 
 
 def negative_elbo(
@@ -330,9 +377,8 @@ def negative_elbo(
 ) -> ElboTerms:
     """The negative ELBO ``-E_q[log p(x|z)] + beta KL(q(z|x) || p(z))``.
 
-    x, decoder_logits: (B, D); mu, logvar: (B, J). ``likelihood="bernoulli"`` reads
-    the decoder output as logits; ``"gaussian"`` uses ``sigmoid(logits)`` as the
-    mean of ``N(x; ., variance I)``. ``beta = 1`` is the exact negative ELBO.
+    x, decoder_logits: (B, D); mu, logvar: (B, J). ``likelihood`` is one of
+    :data:`LIKELIHOODS` (see :func:`log_likelihood`). ``beta = 1`` is the exact negative ELBO.
     """
     check_choice("likelihood", likelihood, LIKELIHOODS)
     # name the caller's arguments (the helpers below would say "logits"/"mean"); the finite
@@ -350,22 +396,22 @@ def negative_elbo(
         raise ValueError(
             f"x must be (B, D) and mu (B, J) with the same B, got {tuple(x.shape)} and {tuple(mu.shape)}"
         )
-    if likelihood == "bernoulli":
-        rec = -bernoulli_log_likelihood(x, decoder_logits, reduction="none")
-    else:
-        rec = -gaussian_log_likelihood(x, torch.sigmoid(decoder_logits), variance, reduction="none")
+    rec = -log_likelihood(x, decoder_logits, likelihood, variance)
     kl = kl_diag_gaussian_to_standard_normal(mu, logvar, reduction="none")
     # eq. negative-elbo
     loss = rec + beta * kl
     return ElboTerms(*(reduce_batch(t, reduction) for t in (loss, rec, kl)))
 
 
-def source_eq8_loss(x: Tensor, y: Tensor, mu: Tensor, logvar: Tensor, reduction: str = "mean") -> ElboTerms:
+def source_eq8_loss(x: Tensor, y: Tensor, mu: Tensor, logvar: Tensor, reduction: str = "mean",
+                    kl_weight: float = 1.0) -> ElboTerms:
     """The source's Eq. (8), literally: per-pixel *mean* squared error plus the *summed* KL.
 
-    ``L = (1/n) sum_i (x_i - y_i)^2 + 1/2 sum_j (mu_j^2 + sigma_j^2 - 1 - log sigma_j^2)``
-    with x, y: (B, n) and mu, logvar: (B, J). It equals the negative ELBO of a
-    Gaussian decoder with variance ``n/2`` up to a constant (see the final-loss chapter).
+    ``L = (1/D) sum_d (x_d - y_d)^2 + 1/2 sum_j (mu_j^2 + sigma_j^2 - 1 - log sigma_j^2)``
+    with x, y: (B, D) and mu, logvar: (B, J). It equals the negative ELBO of a
+    Gaussian decoder with variance ``D/2`` up to a constant (see the final-loss chapter).
+    ``kl_weight`` multiplies the KL term (1: the source; ``2 s0^2 / D``: the negative
+    ELBO of a Gaussian decoder with variance ``s0^2``, scaled by ``2 s0^2 / D``).
     """
     check_tensor("x", x)
     check_tensor("y", y)
@@ -376,10 +422,12 @@ def source_eq8_loss(x: Tensor, y: Tensor, mu: Tensor, logvar: Tensor, reduction:
         raise ValueError(
             f"x must be (B, n) and mu (B, J) with the same B, got {tuple(x.shape)} and {tuple(mu.shape)}"
         )
+    if not isinstance(kl_weight, (int, float)) or isinstance(kl_weight, bool) or not (0 <= kl_weight < float("inf")):
+        raise ValueError(f"kl_weight must be a finite number >= 0, got {kl_weight!r}")
     # eq. source-eq8: mean over pixels, then the closed-form KL summed over latent units
     rec = (x - y).pow(2).mean(-1)
     kl = _kl_to_standard_normal(mu, logvar)
-    return ElboTerms(*(reduce_batch(t, reduction) for t in (rec + kl, rec, kl)))
+    return ElboTerms(*(reduce_batch(t, reduction) for t in (rec + kl_weight * kl, rec, kl)))
 
 
 def source_eq8_equivalent_variance(n_pixels: int) -> float:
@@ -390,7 +438,10 @@ def source_eq8_equivalent_variance(n_pixels: int) -> float:
 __all__ = [
     "ElboTerms",
     "MCEstimate",
+    "LIKELIHOODS",
     "bernoulli_log_likelihood",
+    "continuous_bernoulli_log_likelihood",
+    "log_likelihood",
     "gaussian_log_likelihood",
     "kl_diag_gaussian_to_standard_normal",
     "kl_diag_gaussians",

@@ -19,7 +19,7 @@ from torch import Tensor, nn
 
 from ._checks import check_choice, check_positive_int, check_tensor, check_unit_interval, check_values, validation
 from .models import AutoEncoder, VAE
-from .objectives import ElboTerms, bernoulli_log_likelihood, negative_elbo, source_eq8_loss
+from .objectives import LIKELIHOODS, ElboTerms, bernoulli_log_likelihood, negative_elbo, source_eq8_loss
 
 
 # --- Reproducibility and hardware -----------------------------------------------------
@@ -119,23 +119,25 @@ class Objective:
 
 def vae_objective(likelihood: str = "bernoulli", beta: float = 1.0, variance: float = 1.0) -> Objective:
     """The negative ELBO (``beta = 1``) or a beta-weighted version of it."""
-    check_choice("likelihood", likelihood, ("bernoulli", "gaussian"))
+    check_choice("likelihood", likelihood, LIKELIHOODS)
 
     def terms(model: nn.Module, x: Tensor) -> ElboTerms:
         logits, mu, logvar = model(x)
         return negative_elbo(x, logits, mu, logvar, likelihood=likelihood, variance=variance, beta=beta)
 
-    return Objective(f"negative ELBO, {likelihood}, beta={beta:g}", terms, unit_interval=likelihood == "bernoulli")
+    return Objective(f"negative ELBO, {likelihood}, beta={beta:g}", terms, unit_interval=likelihood != "gaussian")
 
 
-def source_eq8_objective() -> Objective:
-    """The source's Eq. (8) taken literally (per-pixel mean MSE + summed KL)."""
+def source_eq8_objective(kl_weight: float = 1.0) -> Objective:
+    """The source's Eq. (8) taken literally (per-pixel mean MSE + summed KL), its KL term times ``kl_weight``."""
+    source_eq8_loss(torch.zeros(1, 1), torch.zeros(1, 1), torch.zeros(1, 1), torch.zeros(1, 1), kl_weight=kl_weight)
 
     def terms(model: nn.Module, x: Tensor) -> ElboTerms:
         logits, mu, logvar = model(x)
-        return source_eq8_loss(x, torch.sigmoid(logits), mu, logvar)
+        return source_eq8_loss(x, torch.sigmoid(logits), mu, logvar, kl_weight=kl_weight)
 
-    return Objective("source Eq. (8)", terms)
+    name = "source Eq. (8)" if kl_weight == 1 else f"source Eq. (8), KL weight {kl_weight:.3g}"
+    return Objective(name, terms)
 
 
 def ae_objective() -> Objective:

@@ -76,6 +76,27 @@ def _rounded(value, digits: int | None):
     return round(float(value), digits)
 
 
+_SUPERSCRIPT = str.maketrans("-0123456789", "\u207b\u2070\u00b9\u00b2\u00b3\u2074\u2075\u2076\u2077\u2078\u2079")
+
+
+def scientific(value, digits: int = 0) -> str:
+    """A number as prose writes it: ``scientific(2e-3)`` is ``'2 × 10⁻³'``, ``scientific(4.2e-5, 1)`` ``'4.2 × 10⁻⁵'``.
+
+    ``digits`` decimals of the mantissa; an exponent of 0 gives the plain mantissa. Glue the string
+    (``glue(name, scientific(x))``) where the prose would otherwise show ``1e-05``.
+    """
+    x = float(value)
+    if not math.isfinite(x):
+        raise ValueError(f"value must be finite, got {value!r}")
+    if not isinstance(digits, int) or digits < 0:
+        raise ValueError(f"digits must be a non-negative int, got {digits!r}")
+    mantissa, exponent = f"{x:.{digits}e}".split("e")
+    exponent = int(exponent)
+    if exponent == 0:
+        return mantissa
+    return f"{mantissa} \u00d7 10{str(exponent).translate(_SUPERSCRIPT)}"
+
+
 def glue(name: str, value, digits: int | None = None):
     """Make an exact ``value`` available to the prose as ``{glue:text}`name``` (via myst-nb).
 

@@ -211,6 +211,60 @@ def bernoulli_entropy(x: Tensor, reduction: str = "mean") -> Tensor:
     return reduce_batch(h, reduction)
 
 
+# --- A Gaussian fitted to the auto-encoder's codes (chapters 1 and 2) --------------------
+
+FITTED_GAUSSIAN_SEED = 7  # the seed of the Gaussian codes: one measurement, the same in every chapter
+FITTED_GAUSSIAN_COUNT = 1000  # how many Gaussian codes are drawn
+HELDOUT_QUANTILE = 0.99  # the held-out digits' distance quantile that sets the line
+
+
+class FittedGaussianOutliers(NamedTuple):
+    """How far codes drawn from a Gaussian fitted to an auto-encoder's codes fall from the training codes.
+
+    All codes are in whitened coordinates (``w = A z + c``, :func:`whitening` of the training codes),
+    where the fitted Gaussian is ``N(0, I)`` and distances are in units of the codes' own spread.
+    """
+
+    matrix: Tensor  # A: (J, J)
+    shift: Tensor  # c: (J,)
+    train: Tensor  # (N, J) whitened training codes
+    heldout: Tensor  # (M, J) whitened held-out codes
+    samples: Tensor  # (n, J) draws of N(0, I) in whitened coordinates
+    d_heldout: Tensor  # (M,) distance of each held-out code to its nearest training code
+    d_samples: Tensor  # (n,) the same for each draw
+    line: Tensor  # () the HELDOUT_QUANTILE quantile of d_heldout
+    share: float  # percentage of draws farther than the line
+
+
+def fitted_gaussian_outliers(ae: AutoEncoder, x_train: Tensor, x_heldout: Tensor,
+                             n: int = FITTED_GAUSSIAN_COUNT, seed: int = FITTED_GAUSSIAN_SEED,
+                             quantile: float = HELDOUT_QUANTILE) -> FittedGaussianOutliers:
+    """The share of Gaussian codes, fitted to ``ae``'s training codes, farther from every training code
+    than ``quantile`` of the held-out digits' codes are (chapter 1's measurement, repeated in chapter 2).
+
+    x_train: (N, D), x_heldout: (M, D). The n draws come from a generator seeded with ``seed`` on the
+    model's device, so two chapters that train the same auto-encoder read the same number.
+    """
+    if not isinstance(ae, AutoEncoder):
+        raise TypeError(f"ae must be a vae_lib AutoEncoder, got {type(ae).__name__}")
+    if not isinstance(n, int) or n < 1:
+        raise ValueError(f"n must be a positive integer, got {n!r}")
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        raise TypeError(f"seed must be an int, got {type(seed).__name__}")
+    if not 0 < check_finite_number("quantile", quantile) < 1:
+        raise ValueError(f"quantile must lie strictly between 0 and 1, got {quantile!r}")
+    z_train, z_heldout = encode_codes(ae, x_train), encode_codes(ae, x_heldout)
+    a, c = whitening(z_train)
+    w_train, w_heldout = z_train @ a.T + c, z_heldout @ a.T + c
+    g = torch.Generator(device=w_train.device).manual_seed(seed)
+    samples = random_codes(n, w_train, "gaussian", generator=g)
+    d_heldout = nearest_distances(w_heldout, w_train)
+    d_samples = nearest_distances(samples, w_train)
+    line = torch.quantile(d_heldout, quantile)
+    share = 100 * float((d_samples > line).float().mean())
+    return FittedGaussianOutliers(a, c, w_train, w_heldout, samples, d_heldout, d_samples, line, share)
+
+
 # --- The principal plane of a cloud of codes -------------------------------------------
 
 
@@ -349,6 +403,8 @@ __all__ = [
     "decoder_disagreement",
     "encode_codes",
     "fit_on_subsets",
+    "fitted_gaussian_outliers",
+    "FittedGaussianOutliers",
     "interpolate",
     "nearest_distances",
     "plane_explorer_draw",

@@ -1,0 +1,205 @@
+"""The chapters' prose types no numbers, and the book keeps one notation.
+
+* **No typed numbers.** Every digit in a chapter's markdown must come from a glue role, or sit in a
+  citation, an ``{eq}``/``{doc}``/``{ref}`` role, an equation label, a URL, inline code, a formula
+  (``\\tfrac12``, ``2\\pi``, ``e^{2\\rho}``) or one of a few references by number (``chapter 4``,
+  ``source Eq. (8)``, ``section 1``). Inside math, ``symbol = number`` (``$J = 20$``) and decimals
+  (``$\\log 0.4$``) are settings or data, and count as typed, except the structural values 0 and 1
+  (``$\\mu_j = 0$``). The test is parametrised by chapter, so each offending chapter fails on its own,
+  listing every cell and snippet.
+* **One notation.** The notation table of ``intro.md`` parses, gives every symbol one meaning, and
+  covers the symbols the issue fixed; old spellings (``l_j`` for the log-variance, ``A_u``, a
+  covariance named ``S``, ASCII ``mu_1``/``dmu`` labels in code cells) occur in no chapter.
+
+The markdown is tokenised with the MyST parser of ``tests/test_pages.py``.
+"""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from test_pages import CHAPTERS, ROOT, _parser, _split_directive
+
+# References by number that are words, not data: chapter numbers, the source's equation and section
+# numbers, the steps of a derivation.
+ALLOWED_TEXT = [
+    r"\b[Cc]hapters? \d+(?:\s*(?:,|and|to|or|–|-)\s*\d+)*",
+    r"\b[Cc]hapters \d+[–-]\d+",
+    r"\b(?:[Ss]ource(?:'s)? )?Eqs?\.\s*\(\d+\)(?:\s*(?:,|and|to|–|-)\s*\(\d+\))*",
+    r"\b[Cc]hapter-\d+",
+    r"\b[Ss]ection \d+",
+    r"§\d+(?:\.\d+)*",
+    r"\b[Ss]tep \d+",
+    r"\b[Ll]ines? \d+(?:\s*[–-]\s*\d+)?",
+]
+# Inside math: a setting or a datum, "J = 20", "w = (0.4", "\approx 2.8", and any decimal number.
+MATH_SETTING = re.compile(r"(?:=|\\approx(?![a-zA-Z])|\\le(?:q)?(?![a-zA-Z])|\\ge(?:q)?(?![a-zA-Z])|<|>)\s*"
+                          r"(?:\(\s*-?(\d[\d{},.]*)\s*,|-?(\d[\d{},.]*)(?![\d{},.]*[\\a-zA-Z(]))")
+MATH_DECIMAL = re.compile(r"(?<![\w\\])\d+\.\d+")
+STRUCTURAL = {"0", "1"}
+
+
+def _chapter_cells(doc: str) -> list[tuple[int, str]]:
+    nb = json.loads((ROOT / f"{doc}.ipynb").read_text(encoding="utf-8"))
+    return [(i, "".join(c["source"])) for i, c in enumerate(nb["cells"]) if c["cell_type"] == "markdown"]
+
+
+def _code_cells(doc: str) -> list[tuple[int, str]]:
+    nb = json.loads((ROOT / f"{doc}.ipynb").read_text(encoding="utf-8"))
+    return [(i, "".join(c["source"])) for i, c in enumerate(nb["cells"]) if c["cell_type"] == "code"]
+
+
+def _snippet(text: str, start: int, end: int, width: int = 30) -> str:
+    return " ".join(text[max(0, start - width): end + width].split())
+
+
+def _typed_in_text(text: str) -> list[str]:
+    # math that the parser left as text (a span the dollarmath rule did not take) is still math
+    found = [n for m in re.finditer(r"\$([^$]+)\$", text) for n in _typed_in_math(m.group(1))]
+    masked = re.sub(r"\$[^$]+\$", lambda m: " " * len(m.group()), text)
+    for pattern in ALLOWED_TEXT:
+        masked = re.sub(pattern, lambda m: " " * len(m.group()), masked)
+    # digits glued to letters are names, not numbers: float64, log2, L2
+    return found + [_snippet(text, m.start(), m.end()) for m in re.finditer(r"(?<![\w.,])\d[\d,.]*", masked)]
+
+
+def _typed_in_math(math: str) -> list[str]:
+    found = []
+    for m in MATH_SETTING.finditer(math):
+        number = (m.group(1) or m.group(2)).replace("{,}", ",").replace("{", "").replace("}", "").rstrip(",.")
+        if number not in STRUCTURAL:
+            found.append(_snippet(math, m.start(), m.end()))
+    found += [_snippet(math, m.start(), m.end()) for m in MATH_DECIMAL.finditer(math)]
+    return list(dict.fromkeys(found))
+
+
+def typed_numbers(markdown: str) -> list[str]:
+    """Every snippet of ``markdown`` that holds a typed number (empty when all numbers are glued)."""
+    found: list[str] = []
+
+    def walk(text: str) -> None:
+        for token in _parser().parse(text):
+            if token.type in ("fence", "colon_fence"):
+                info = token.info.strip()
+                m = re.fullmatch(r"\{([\w:-]+)\}.*", info)
+                if not m:
+                    continue  # a plain code block
+                options, body = _split_directive(token.content)
+                if m.group(1) == "math":
+                    found.extend(_typed_in_math(body))
+                elif m.group(1) not in ("code-cell", "code-block", "code", "raw"):
+                    found.extend(_typed_in_text(re.sub(r"\{[\w:-]+\}", "", info)))  # an admonition's title
+                    walk(body)
+            elif token.type in ("math_block", "math_block_label", "amsmath"):
+                found.extend(_typed_in_math(token.content))
+            if token.type == "inline":
+                pieces = []  # the inline text as one string, so a "$...$" split by line breaks stays whole
+                for child in token.children or []:
+                    if child.type == "text":
+                        pieces.append(child.content)
+                    elif child.type in ("softbreak", "hardbreak"):
+                        pieces.append("\n")
+                    elif child.type in ("math_inline", "math_single"):
+                        found.extend(_typed_in_math(child.content))
+                        pieces.append(" ")
+                    else:  # myst_role (glue, eq, doc, ref, cite), code_inline, links' markup, html
+                        pieces.append(" ")
+                found.extend(_typed_in_text("".join(pieces)))
+
+    walk(markdown)
+    return found
+
+
+def _offenders(doc: str) -> list[str]:
+    return [f"{doc}.ipynb, cell {i}: {snippet!r}" for i, text in _chapter_cells(doc) for snippet in typed_numbers(text)]
+
+
+@pytest.mark.parametrize("doc", CHAPTERS)
+def test_chapter_prose_types_no_numbers(doc):
+    offenders = _offenders(doc)
+    assert not offenders, (f"{len(offenders)} typed numbers in the prose; glue each from the code that computes "
+                           "or uses it:\n" + "\n".join(offenders))
+
+
+def test_the_detector_finds_typed_numbers_and_spares_the_rest():
+    assert typed_numbers("a batch of 128 images") and typed_numbers("with $J = 20$ units")
+    assert typed_numbers("$-\\log 0.4$") and typed_numbers("the mixture $w = (0.4, 0.6)$")
+    assert typed_numbers("only 1 % of them")
+    assert not typed_numbers("chapter 4 and chapters 4 to 6 rewrite source Eq. (5) and Eqs. (1)–(2)")
+    assert not typed_numbers("{glue:text}`n_train:,.0f` digits, {eq}`kl-discrete`, {cite}`kingma2014auto`")
+    assert not typed_numbers("$\\tfrac12 \\log 2\\pi$, at $\\mu_j = 0$, $e^{2\\rho_j}$, `fit(lr=2e-3)`, float64")
+    assert not typed_numbers("```{math}\n:label: kl-per-unit\n\\kappa = \\tfrac12 \\mu^2\n```\n")
+
+
+# --- Notation ------------------------------------------------------------------------------
+
+
+def notation_table() -> list[tuple[str, str]]:
+    """(symbol cell, meaning) for each row of the table under '## Notation' in intro.md."""
+    text = (ROOT / "intro.md").read_text(encoding="utf-8")
+    section = re.search(r"^## Notation\n(.*?)(?=^## |\Z)", text, re.M | re.S)
+    assert section, "intro.md has no '## Notation' section"
+    rows = [line for line in section.group(1).splitlines() if line.startswith("|")]
+    assert len(rows) > 3 and re.fullmatch(r"\|[-| :]+\|", rows[1].strip()), "the notation table does not parse"
+    table = []
+    for line in rows[2:]:
+        cells = [c.strip() for c in re.split(r"(?<!\\)\|", line.strip())[1:-1]]
+        assert len(cells) == 3, f"a notation row needs symbol | meaning | code: {line!r}"
+        table.append((cells[0], cells[1]))
+    return table
+
+
+def _symbols(cell: str) -> list[str]:
+    """The symbols a row defines: the first math span of its symbol cell, split at top-level commas."""
+    m = re.search(r"\$([^$]+)\$", cell)
+    assert m, f"a notation row's symbol must be math: {cell!r}"
+    head = re.split(r"\\in|=|\\sim", m.group(1))[0]
+    return [s.strip() for s in re.split(r",(?![^{]*\})", head) if s.strip()]
+
+
+def test_notation_table_gives_each_symbol_one_meaning():
+    seen: dict[str, str] = {}
+    for cell, meaning in notation_table():
+        for symbol in _symbols(cell):
+            assert symbol not in seen, f"{symbol!r} has two rows: {seen[symbol]!r} and {meaning!r}"
+            seen[symbol] = meaning
+
+
+REQUIRED = [r"D", r"d", r"N", r"n", r"J", r"j", r"z", r"\mu_j", r"\sigma_j", r"v_j", r"\rho_j", r"s", r"s_0",
+            r"S", r"i", r"k", r"\Sigma", r"P, Q", r"\mathcal{L}", r"\mathcal{L}_\beta", r"\mathcal{L}_k", r"\beta",
+            r"W", r"b", r"\eta", r"\lambda", r"A_j", r"\varsigma"]
+
+
+def test_notation_table_covers_the_fixed_symbols():
+    cells = [cell for cell, _ in notation_table()]
+    defined = {s for cell in cells for s in _symbols(cell)} | {", ".join(_symbols(cell)) for cell in cells}
+    missing = [s for s in REQUIRED if s not in defined and not any(s == x.split("(")[0].strip() for x in defined)]
+    assert not missing, f"intro.md's notation table lacks {missing}"
+
+
+# Old spellings that the second edition removed, in any chapter's markdown or code.
+FORBIDDEN_MARKDOWN = {
+    r"(?<![\\\w])l_j\b|l_\{j\}": "l_j for the log-variance (write v_j)",
+    r"(?<![\\\w])A_u\b|A_\{u\}": "A_u for a unit's activity (write A_j)",
+    r"(?<![\\\w])S\s*=\s*\\(?:operatorname\{diag\}|mathrm\{diag\}|begin|Sigma)|covariance\s+\$S\$": "a covariance named S (write Sigma)",
+}
+# ASCII names of symbols in labels drawn by notebook code (titles, axes, legends, slider labels)
+FORBIDDEN_LABEL = re.compile(r"[\"'][^\"'\n]*(?<![\\$\w])(mu_\d|dmu|log sigma|sigma_\d|logvar_\d|N\(0, I\))[^\"'\n]*[\"']")
+LABEL_CALL = re.compile(r"(set_title|set_xlabel|set_ylabel|set\(|title=|label=|labels=|xlabel=|ylabel=|legend\()")
+
+
+@pytest.mark.parametrize("doc", CHAPTERS)
+def test_old_spellings_are_gone(doc):
+    bad = []
+    for i, text in _chapter_cells(doc):
+        for pattern, why in FORBIDDEN_MARKDOWN.items():
+            bad += [f"cell {i}: {why}: {_snippet(text, m.start(), m.end())!r}" for m in re.finditer(pattern, text)]
+    for i, code in _code_cells(doc):
+        for line in code.splitlines():
+            if LABEL_CALL.search(line) and not line.lstrip().startswith("#"):
+                bad += [f"cell {i}: an ASCII label {m.group(1)!r} (use mathtext or Unicode): {line.strip()!r}"
+                        for m in FORBIDDEN_LABEL.finditer(line)]
+    assert not bad, f"{doc}:\n" + "\n".join(bad)
