@@ -1,10 +1,10 @@
 """Helpers that serve one chapter each, in the book's order (the library proper is one level up).
 
 1 ``diagrams``, ``latent`` (also 2); 2 ``encoder_gaussian``; 3 ``kl_fits``;
-4 ``linear_gaussian``, ``bayes_rewrite``, ``gradients``; 5 ``closed_form_kl``; 6 ``diagnostics``.
+4 ``linear_gaussian``, ``bayes_rewrite``, ``gradients``; 5 ``closed_form_kl``; 6 ``diagnostics``, ``eq8_controls``.
 """
 from . import bayes_rewrite, closed_form_kl, diagnostics, diagrams, encoder_gaussian, gradients, kl_fits, latent
-from . import linear_gaussian
+from . import eq8_controls, linear_gaussian
 
-__all__ = ["bayes_rewrite", "closed_form_kl", "diagnostics", "diagrams", "encoder_gaussian", "gradients", "kl_fits",
-           "latent", "linear_gaussian"]
+__all__ = ["bayes_rewrite", "closed_form_kl", "diagnostics", "diagrams", "encoder_gaussian", "eq8_controls", "gradients",
+           "kl_fits", "latent", "linear_gaussian"]
