@@ -16,6 +16,7 @@ import scipy.spatial.distance as ssd
 import scipy.stats as st
 import torch
 from matplotlib.figure import Figure
+from vae_lib.book._blit import DPI
 from torch.distributions import Bernoulli, Normal, kl_divergence
 
 from vae_lib import AutoEncoder, ModelConfig, VAE, reparameterize
@@ -374,7 +375,7 @@ def test_decoder_disagreement_against_a_direct_computation():
 
 def _pixels(fig: Figure) -> np.ndarray:
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=72)
+    fig.savefig(buf, format="png", dpi=DPI)  # the frames' own resolution: a blitted frame holds exactly those pixels
     return plt.imread(io.BytesIO(buf.getvalue()))
 
 
