@@ -197,8 +197,9 @@ def plot_landscape(target: GaussianMixture1D, direction: str, fits: dict[str, Ga
     levels = torch.logspace(math.log10(float(kl.min())) - 0.05, math.log10(float(kl.max())), 25).tolist()
     lines = ax.contour(mus.numpy(), logvars.numpy(), kl.numpy(), levels=levels, cmap="viridis", linewidths=0.8,
                        norm=LogNorm(levels[0], levels[-1]))
-    ax.clabel(lines, lines.levels[::4], fmt="%.2g", fontsize=7)  # every fourth level: readable, not crowded
-    ax.figure.colorbar(lines, ax=ax, label=f"{DIRECTIONS_TEX[direction]} (nats)")
+    labelled = lines.levels[::4]  # every fourth level, on the lines and on the colourbar: readable, not crowded
+    ax.clabel(lines, labelled, fmt="%.2g", fontsize=7)
+    ax.figure.colorbar(lines, ax=ax, ticks=labelled, format="%.2g", label=f"{DIRECTIONS_TEX[direction]} (nats)")
     for i, (label, fit) in enumerate(fits.items()):
         color = colors[i]
         ax.plot(fit.path[:, 0].numpy(), fit.path[:, 1].numpy(), color=color, lw=1.5)
