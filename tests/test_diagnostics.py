@@ -231,8 +231,12 @@ def test_source_eq8_collapses_the_code_while_the_elbo_uses_it():
 def test_spectrum_explorer_frames_count_the_retained_directions():
     eigenvalues = torch.tensor([5.0, 2.0, 0.5, 0.01], dtype=torch.float64)
     draw = dg.spectrum_explorer_draw(eigenvalues)
-    assert "2 directions retained" in draw(1.0).axes[0].get_title()
-    assert "0 directions retained" in draw(392.0).axes[0].get_title()
+    assert "2 eigen-directions above $s^2$" in draw(1.0).axes[0].get_title()
+    assert "0 eigen-directions above $s^2$" in draw(392.0).axes[0].get_title()
+    # J caps what a VAE can use: 3 directions above s^2 = 0.1, a VAE with J = 2 units uses at most 2
+    assert "$J$ = 2 units can use at most 2" in dg.spectrum_explorer_draw(eigenvalues, latent_dim=2)(0.1).axes[0].get_title()
+    with pytest.raises(ValueError, match="latent_dim must be a positive integer"):
+        dg.spectrum_explorer_draw(eigenvalues, latent_dim=0)
     with pytest.raises(ValueError, match="s2 must be a finite positive number"):
         draw(-1.0)
     with pytest.raises(ValueError, match="eigenvalues must have shape"):

@@ -468,3 +468,20 @@ def test_gaussian_kl_rejects_bad_input():
         closed_form_kl.kl_per_unit_grid(n=1)
     with pytest.raises(ValueError, match="mu_max"):
         closed_form_kl.kl_per_unit_grid(logvar_min=1.0, logvar_max=0.0)
+
+
+def test_explorer_frames_share_one_density_axis():
+    # the frames of an explorer must not rescale: a wide and a narrow q get the same y range
+    wide, narrow = closed_form_kl.kl_gaussians_figure(0.0, 3.0), closed_form_kl.kl_gaussians_figure(0.0, -3.0)
+    assert wide.axes[0].get_ylim() == narrow.axes[0].get_ylim()
+    top = narrow.axes[0].get_ylim()[1]
+    assert top >= 1 / math.sqrt(2 * math.pi * math.exp(-3.0))  # the narrowest q of chapter 3 fits
+    matplotlib.pyplot.close(wide)
+    matplotlib.pyplot.close(narrow)
+
+
+def test_landscape_has_a_colourbar_and_level_labels(reverse_fits):
+    ax = kl_fits.plot_landscape(TARGET, "reverse", {"a": reverse_fits[0]}, n=11)
+    assert len(ax.figure.axes) == 2 and "D_{\\mathrm{KL}}(q" in ax.figure.axes[1].get_ylabel()  # the colourbar
+    assert any(t.get_text() for t in ax.texts)  # clabel writes the levels as texts on the axes
+    matplotlib.pyplot.close(ax.figure)

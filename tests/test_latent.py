@@ -16,6 +16,7 @@ import scipy.spatial.distance as ssd
 import scipy.stats as st
 import torch
 from matplotlib.figure import Figure
+from vae_lib.book._blit import DPI
 from torch.distributions import Bernoulli, Normal, kl_divergence
 
 from vae_lib import AutoEncoder, ModelConfig, VAE, reparameterize
@@ -374,7 +375,7 @@ def test_decoder_disagreement_against_a_direct_computation():
 
 def _pixels(fig: Figure) -> np.ndarray:
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=72)
+    fig.savefig(buf, format="png", dpi=DPI)  # the frames' own resolution: a blitted frame holds exactly those pixels
     return plt.imread(io.BytesIO(buf.getvalue()))
 
 
@@ -423,3 +424,16 @@ def test_whitening_gives_codes_mean_zero_and_identity_covariance():
     assert torch.allclose(torch.cov(w.T), torch.eye(3, dtype=torch.float64), atol=1e-10)
     with pytest.raises(ValueError, match="more codes than dimensions"):
         latent.whitening(z[:3])
+
+
+def test_diagrams_show_the_digits_they_are_given():
+    # the input box holds x's pixels; with x alone the output box shows x faded (the target), not an empty frame
+    x = torch.zeros(784)
+    x[::2] = 1.0
+    for make in (diagrams.autoencoder_diagram, diagrams.vae_diagram):
+        fig = make(x)
+        images = fig.axes[0].get_images()
+        assert len(images) == 2 and np.array_equal(images[0].get_array(), x.reshape(28, 28).numpy())
+        assert images[1].get_alpha() < 1
+        assert len(make().axes[0].get_images()) == 0  # without data: empty frames
+        plt.close("all")

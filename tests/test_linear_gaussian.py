@@ -258,6 +258,7 @@ def test_gap_explorer_frames_split_log_evidence_into_elbo_and_kl():
     draw = br.gap_explorer_draw(model, x[0], mu, logvar)
     title = draw(0.3, -0.75).axes[1].get_title()
     elbo = model.elbo(x[0], mu + torch.tensor([0.3, 0.0], dtype=torch.float64), lg.diag_cov(logvar - 0.75)).item()
-    assert title == f"ELBO {elbo:.2f}\nKL {model.log_evidence(x[0]).item() - elbo:.2f}"
+    kl = model.log_evidence(x[0]).item() - elbo
+    assert title == f"$\\mathcal{{L}}$ = {elbo:.2f}\n$D_{{\\mathrm{{KL}}}}$ = {kl:.2f}"
     with pytest.raises(ValueError, match="mu and logvar must have shape"):
         br.gap_explorer_draw(model, x[0], mu[:1], logvar[:1])

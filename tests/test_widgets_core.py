@@ -133,3 +133,19 @@ def test_params_are_validated():
 def test_labels_are_escaped():
     page = Explorer("esc", Recorder(), {"s": [1, 2]}, labels={"s": "a<b"}).static_html()
     assert html.escape("a<b") in page and "a<b =" not in page
+
+
+def test_frames_are_sharp_palette_pngs_shown_at_the_page_size():
+    # a 1.2 x 0.8 inch figure: rendered at DPI (2 x), stored with a palette, displayed 72 px per inch
+    import io
+
+    from PIL import Image
+
+    from vae_lib.book._blit import DISPLAY_DPI, DPI
+
+    e = Explorer("sharp", Recorder(), {"s": [1, 2]})
+    frame = Image.open(io.BytesIO(base64.b64decode(e.frames()[0])))
+    assert DPI >= 2 * DISPLAY_DPI
+    assert frame.size == (int(1.2 * DPI), int(0.8 * DPI))  # Agg truncates to whole pixels
+    assert frame.mode == "P"  # palette: a quarter of the bytes of RGBA for the same pixels
+    assert f'width="{round(1.2 * DISPLAY_DPI)}"' in e.static_html()

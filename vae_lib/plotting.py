@@ -25,7 +25,8 @@ def image_grid(images: Tensor, nrow: int = 10, ax: Axes | None = None, title: st
     n, h, w = images.shape
     ncol = min(nrow, n)
     nrows = -(-n // ncol)
-    canvas = torch.ones(nrows * (h + 2), ncol * (w + 2))  # white 2-pixel gutters
+    # 0 is white under "gray_r" (ink is 1): the 2-pixel gutters and any empty cells of the last row stay white
+    canvas = torch.zeros(nrows * (h + 2), ncol * (w + 2))
     for i in range(n):
         r, c = divmod(i, ncol)
         canvas[r * (h + 2) + 1 : r * (h + 2) + 1 + h, c * (w + 2) + 1 : c * (w + 2) + 1 + w] = images[i]

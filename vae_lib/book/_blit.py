@@ -12,7 +12,8 @@ from matplotlib.artist import Artist
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-DPI = 72  # the resolution of explorer frames (vae_lib.book.widgets.Explorer's default)
+DISPLAY_DPI = 72  # pixels per inch an explorer frame takes on the page (the layout of the first edition)
+DPI = 2 * DISPLAY_DPI  # pixels per inch it is rendered with: sharp on HiDPI screens (Explorer's default)
 
 
 class BlitFigure:

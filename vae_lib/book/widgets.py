@@ -25,15 +25,28 @@ from typing import Callable, Sequence
 
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
+from PIL import Image
+
+from ._blit import DISPLAY_DPI, DPI
 
 DrawFn = Callable[..., Figure]
+PALETTE = 256  # colours per frame: line art and digits need few, and a palette PNG is ~2.5x smaller than RGBA
 
 
 def _png(fig: Figure, dpi: int) -> str:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi)
     plt.close(fig)
+    # every frame ships in the page, so it is stored with a palette (no dithering: flat colours stay flat)
+    image = Image.open(buf).convert("RGB").quantize(PALETTE, dither=Image.Dither.NONE)
+    buf = io.BytesIO()
+    image.save(buf, format="png", optimize=True)
     return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _png_width(frame: str) -> int:
+    """The pixel width of a base64 PNG (the IHDR chunk's first field)."""
+    return int.from_bytes(base64.b64decode(frame[:32])[16:20], "big")
 
 
 def _check_params(params: object) -> None:
@@ -78,11 +91,14 @@ class Explorer:
     """Sliders over a figure. ``params`` maps each argument of ``draw`` to its grid of values.
 
     ``name`` (lowercase-hyphen) identifies the explorer on its page; ``labels``
-    gives each slider a readable label (LaTeX-free, e.g. ``"mu_q"``).
+    gives each slider a label in the book's notation, written in Unicode (e.g. ``"μ₁"``,
+    ``"v₁ = log σ₁²"``): it is HTML text on the site, where mathtext would not render.
+    Frames are rendered at ``dpi`` and displayed at :data:`DISPLAY_DPI` pixels per inch,
+    so a figure of w inches takes 72 w pixels on the page at any ``dpi``.
     """
 
     def __init__(self, name: str, draw: DrawFn, params: dict[str, Sequence[float]],
-                 labels: dict[str, str] | None = None, dpi: int = 72) -> None:
+                 labels: dict[str, str] | None = None, dpi: int = DPI) -> None:
         if not isinstance(name, str) or not re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)*", name):
             raise ValueError(f"name must be lowercase-hyphen (e.g. 'kl-gaussians'), got {name!r}")
         if not callable(draw):
@@ -111,7 +127,8 @@ class Explorer:
                                  description=self.labels[k], continuous_update=False)
             for k, g in self.params.items()
         }
-        image = w.Image(value=base64.b64decode(self._frame(self.initial)), format="png")
+        first = self._frame(self.initial)
+        image = w.Image(value=base64.b64decode(first), format="png", width=self._display_width(first))
 
         def redraw(change=None):
             image.value = base64.b64decode(self._frame({k: s.value for k, s in sliders.items()}))
@@ -128,6 +145,9 @@ class Explorer:
 
     def _frame(self, values: dict[str, float]) -> str:
         return _png(self.draw(**values), self.dpi)
+
+    def _display_width(self, frame: str) -> int:
+        return round(_png_width(frame) * DISPLAY_DPI / self.dpi)
 
     def static_html(self) -> str:
         keys = list(self.params)
@@ -146,7 +166,8 @@ class Explorer:
         data = json.dumps({"sizes": sizes, "values": [self.params[k] for k in keys], "frames": frames})
         return (
             f'<div class="vae-explorer" id="{uid}" data-frame="{start}">{inputs}'
-            f'<img alt="{html.escape(self.name)} figure" style="max-width:100%" '
+            f'<img alt="{html.escape(self.name)} figure" width="{self._display_width(frames[start])}" '
+            f'style="max-width:100%;height:auto" '
             f'src="data:image/png;base64,{frames[start]}">'
             f'<script type="application/json">{data}</script>'
             f"<script>{_JS % json.dumps(uid)}</script></div>"

@@ -131,15 +131,17 @@ def gap_explorer_draw(model: LinearGaussian, x: Tensor, mu: Tensor, logvar: Tens
         ax.contourf(g1, g2, post_density.T, levels=8, cmap="Blues")
         ax.contour(g1, g2, gaussian_log_density(zz, q_mu, q_cov).exp().cpu().T, levels=5, colors="tab:red",
                    linewidths=1)
-        ax.set(xlabel="$z_1$", ylabel="$z_2$", title="p(z|x) (filled) and q (red)", aspect="equal")
-        low = lpx - 12
-        top = max(elbo_q, low)  # the axis shows 12 nats below log p(x)
-        bx.bar(0, top - low, bottom=low, color="tab:blue", label="ELBO")
-        bx.bar(0, lpx - top, bottom=top, color="tab:red", label="KL(q || p(z|x))")
-        bx.axhline(lpx, color="k", ls="--", lw=1)
-        bx.set(xticks=[], ylim=(low, lpx + 1), ylabel="nats", title=f"ELBO {elbo_q:.2f}\nKL {lpx - elbo_q:.2f}")
+        ax.set(xlabel="$z_1$", ylabel="$z_2$", title="$p(z \\mid x)$ (filled) and $q$ (red)", aspect="equal")
+        # the loss -ELBO = -log p(x) + KL (eq. evidence-decomposition) stacked from 0: both parts are >= 0
+        # here (log p(x) < 0 for chapter 4's model), the first is the same for every q, and only the second moves
+        kl = lpx - elbo_q
+        bx.bar(0, -lpx, color="0.6", label="$-\\log p(x)$")
+        bx.bar(0, kl, bottom=-lpx, color="tab:red", label="$D_{\\mathrm{KL}}(q \\,\\Vert\\, p(z \\mid x))$")
+        bx.set(xticks=[], ylim=(min(0, -lpx), max(-lpx + 12, 1.05 * -elbo_q)),
+               ylabel="$-\\mathcal{L}$ (nats, from 0)",
+               title=f"$\\mathcal{{L}}$ = {elbo_q:.2f}\n$D_{{\\mathrm{{KL}}}}$ = {kl:.2f}")
         bx.legend(loc="upper center", bbox_to_anchor=(0.5, -0.02), fontsize=7, frameon=False)
-        fig.subplots_adjust(left=0.11, right=0.97, bottom=0.2, top=0.9, wspace=0.5)
+        fig.subplots_adjust(left=0.11, right=0.97, bottom=0.2, top=0.84, wspace=0.5)
         return fig
 
     return draw

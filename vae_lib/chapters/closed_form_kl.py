@@ -76,8 +76,12 @@ def gaussian_cross_entropy_term(mu: Tensor, logvar: Tensor, mu_p: Tensor | None 
 # --- Figures ---------------------------------------------------------------------------
 
 
-def kl_gaussians_figure(mu_q: float, logvar_q: float, mu_p: float = 0.0, logvar_p: float = 0.0) -> Figure:
+def kl_gaussians_figure(mu_q: float, logvar_q: float, mu_p: float = 0.0, logvar_p: float = 0.0,
+                        y_max: float = 1.9) -> Figure:
     """The KL explorer's frame: densities of q and p, with both KL directions in the title.
+
+    The density axis is ``[0, y_max]`` in every frame, so heights compare across frames; the
+    default holds the narrowest q of chapter 3's explorer (log-variance -3: peak 1.79).
 
     The KLs come from the closed form :func:`vae_lib.objectives.kl_diag_gaussians`
     (eq. kl-two-gaussians) with J = 1.
@@ -94,17 +98,16 @@ def kl_gaussians_figure(mu_q: float, logvar_q: float, mu_p: float = 0.0, logvar_
     q, p = normal_log_prob(x, mq, lq).exp().numpy(), normal_log_prob(x, mp, lp).exp().numpy()
     x = x.numpy()
     fig, ax = plt.subplots(figsize=(5, 3.2))
-    ax.plot(x, p, color="black", label="p (fixed)")
-    ax.plot(x, q, color="tab:orange", label="q")
+    ax.plot(x, p, color="black", label="$p$ (fixed)")
+    ax.plot(x, q, color="tab:orange", label="$q$")
     ax.fill_between(x, q, alpha=0.25, color="tab:orange")
-    top = max(1.0, 1.05 * float(q.max()))
     # few, fixed ticks: this figure is drawn once per explorer frame, and tick layout dominates its cost
-    ax.set(xlim=(-6, 6), ylim=(0, top), xticks=[-6, -3, 0, 3, 6],
-           yticks=[t for t in (0.0, 0.5, 1.0, 1.5, 2.0) if t <= top])
-    ax.set_xlabel("z")
+    ax.set(xlim=(-6, 6), ylim=(0, y_max), xticks=[-6, -3, 0, 3, 6],
+           yticks=[t for t in (0.0, 0.5, 1.0, 1.5, 2.0) if t <= y_max])
+    ax.set_xlabel("$z$")
     ax.set_ylabel("density")
-    # plain text, not mathtext: every frame draws new text, and parsing mathtext dominated the cost
-    ax.set_title(f"KL(q \u2016 p) = {kl_qp:.3f}    KL(p \u2016 q) = {kl_pq:.3f}", fontsize=10)
+    dkl = "D_{\\mathrm{KL}}"
+    ax.set_title(f"${dkl}(q \\Vert p)$ = {kl_qp:.3f}    ${dkl}(p \\Vert q)$ = {kl_pq:.3f}", fontsize=10)
     ax.legend(loc="upper right", frameon=False)
     fig.subplots_adjust(left=0.13, right=0.97, bottom=0.15, top=0.9)  # fixed layout: cheaper than tight_layout
     return fig

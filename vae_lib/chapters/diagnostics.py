@@ -194,9 +194,12 @@ def retained_directions(eigenvalues: Tensor, variance: float) -> int:
     return int((ppca_optimal_scale(eigenvalues, variance) > 0).sum())
 
 
-def spectrum_explorer_draw(eigenvalues: Tensor, n_show: int = 300):
+def spectrum_explorer_draw(eigenvalues: Tensor, n_show: int = 300, latent_dim: int = 20):
     """The decoder-variance explorer's frames: ``draw(s2)`` plots the first ``n_show`` eigenvalues (D,) of the
-    data covariance, encoded (``lambda_i > s^2``) or collapsed, with the line ``s^2`` (eq. ppca-optimal-scale)."""
+    data covariance, encoded (``lambda_i > s^2``) or collapsed, with the line ``s^2`` (eq. ppca-optimal-scale).
+
+    The title counts the eigen-directions above s^2 and how many of them a VAE with ``latent_dim``
+    (J) units could use: a linear decoder keeps at most J of them."""
     import matplotlib.pyplot as plt
     from matplotlib.ticker import NullLocator
 
@@ -205,23 +208,28 @@ def spectrum_explorer_draw(eigenvalues: Tensor, n_show: int = 300):
         raise ValueError(f"eigenvalues must have shape (D,), got {tuple(eigenvalues.shape)}")
     if not isinstance(n_show, int) or isinstance(n_show, bool) or n_show < 1:
         raise ValueError(f"n_show must be a positive integer, got {n_show!r}")
+    if not isinstance(latent_dim, int) or isinstance(latent_dim, bool) or latent_dim < 1:
+        raise ValueError(f"latent_dim must be a positive integer, got {latent_dim!r}")
     shown = eigenvalues[:n_show].cpu()
     k_axis = torch.arange(1, len(shown) + 1)
 
     def draw(s2: float):
         s2 = check_positive_number("s2", s2)
         fig, ax = plt.subplots(figsize=(5, 3.2))
-        fig.subplots_adjust(left=0.15, right=0.97, bottom=0.15, top=0.9)  # fixed layout: frames render fast
+        fig.subplots_adjust(left=0.15, right=0.97, bottom=0.15, top=0.84)  # fixed layout: frames render fast
         keep = shown > s2
         ax.plot(k_axis[keep], shown[keep], ".", ms=4, color="C0", label="encoded: $\\lambda_i > s^2$")
         ax.plot(k_axis[~keep], shown[~keep], ".", ms=4, color="0.7", label="collapsed")
-        ax.axhline(s2, color="C3", lw=1.2)
+        ax.axhline(s2, color="C3", lw=1.2, label="$s^2$")
         ax.set_yscale("log")
         ax.yaxis.set_minor_locator(NullLocator())
-        ax.set_ylim(1e-3, 1e3)
-        ax.set(xlabel="eigenvalue index $i$", ylabel="data variance $\\lambda_i$",
-               title=f"$s^2$ = {s2:g}: {retained_directions(eigenvalues, s2)} directions retained")
-        ax.legend(loc="upper right", fontsize=8)
+        ax.set_ylim(1e-3, 1e4)  # a decade above the largest s^2 (392) for the legend
+        above = retained_directions(eigenvalues, s2)
+        ax.set(xlabel="eigenvalue index $i$", ylabel="data variance $\\lambda_i$")
+        ax.set_title(f"$s^2$ = {s2:g}: {above} eigen-directions above $s^2$;\n"
+                     f"a VAE with $J$ = {latent_dim} units can use at most {min(above, latent_dim)}", fontsize=9)
+        # one row along the top, above every frame's s^2 line and every eigenvalue (the largest is ~5)
+        ax.legend(loc="upper center", ncol=3, fontsize=8, handlelength=1.2, columnspacing=1.0)
         return fig
 
     return draw

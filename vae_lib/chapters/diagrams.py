@@ -1,8 +1,11 @@
 """Block diagrams of the auto-encoder (chapter 1) and the VAE (chapter 2), drawn with Matplotlib.
 
 The source tutorial's two figures are image placeholders; these replace them.
-Both functions optionally show a real digit and its reconstruction at the two
-ends of the network, so the diagram is also a picture of what the model does.
+Both functions show a real digit ``x`` (D,) at the input and its reconstruction
+``x_hat`` (D,) at the output, so the diagram is also a picture of what the model does.
+Before any model is trained (the top of a chapter), pass ``x`` alone: the output box
+then shows ``x`` faded, as the target the output should approach. With neither, both
+boxes are empty frames (what the tests draw, without data).
 
 Introduced in chapter 1 (the auto-encoder; the VAE diagram in chapter 2).
 """
@@ -43,17 +46,27 @@ def _box(ax: Axes, x: float, y: float, w: float, h: float, text: str, colour: st
     ax.text(x, y, text, ha="center", va="center")
 
 
-def _image(ax: Axes, image: Tensor | None, x: float, y: float, size: float, caption: str) -> None:
+def _image(ax: Axes, image: Tensor | None, x: float, y: float, size: float, caption: str,
+           alpha: float = 1.0) -> None:
     """A digit (D,) drawn as a square of side ``size`` centred at (x, y), or an empty frame."""
     extent = (x - size / 2, x + size / 2, y - size / 2, y + size / 2)
     if image is not None:
         check_tensor("image", image)
         if image.numel() != 784:
             raise ValueError(f"image must hold 784 pixels (28 x 28), got shape {tuple(image.shape)}")
-        ax.imshow(image.detach().cpu().reshape(28, 28).numpy(), cmap="gray_r", vmin=0, vmax=1, extent=extent, zorder=2)
+        ax.imshow(image.detach().cpu().reshape(28, 28).numpy(), cmap="gray_r", vmin=0, vmax=1, extent=extent,
+                  zorder=2, alpha=alpha, interpolation="nearest")
     ax.add_patch(plt.Rectangle(extent[::2], size, size, fill=image is None, facecolor="white",
                                edgecolor="black", lw=1.2, zorder=3 if image is not None else 1))
     ax.text(x, y - size / 2 - 0.12, caption, ha="center", va="top")
+
+
+def _output(ax: Axes, x: Tensor | None, x_hat: Tensor | None, cx: float, y: float) -> None:
+    """The output box: the reconstruction, or else the input faded (the target), or else an empty frame."""
+    if x_hat is None and x is not None:
+        _image(ax, x, cx, y, 1.3, "output $\\hat{x}$\n(the aim: $\\hat{x} \\approx x$)", alpha=0.35)
+    else:
+        _image(ax, x_hat, cx, y, 1.3, "output $\\hat{x}$")
 
 
 def _canvas(width: float, height: float, figsize: tuple[float, float]) -> tuple[Figure, Axes]:
@@ -77,7 +90,7 @@ def autoencoder_diagram(x: Tensor | None = None, x_hat: Tensor | None = None) ->
     _arrow(ax, (5.65, y), (6.4, y), "$d_\\theta(z)$")
     _network(ax, 6.4, 8.4, 0.8, 2.4, y, "decoder\n$d_\\theta$")
     _arrow(ax, (8.4, y), (8.9, y))
-    _image(ax, x_hat, 9.65, y, 1.3, "output $\\hat{x}$")
+    _output(ax, x, x_hat, 9.65, y)
     ax.add_patch(FancyArrowPatch((0.75, 0.6), (9.65, 0.6), connectionstyle="arc3,rad=0.06", arrowstyle="<|-|>",
                                  mutation_scale=12, ls="--", lw=1.1, color="dimgrey"))
     ax.text(5.2, -0.18, "loss $\\ell(x, \\hat{x})$: how well $\\hat{x}$ reproduces $x$",
@@ -108,7 +121,7 @@ def vae_diagram(x: Tensor | None = None, x_hat: Tensor | None = None) -> Figure:
     _arrow(ax, (7.64, y), (8.4, y))
     _network(ax, 8.4, 10.3, 1.6, 2.4, y, "decoder\n$\\theta$")
     _arrow(ax, (10.3, y), (10.95, y))
-    _image(ax, x_hat, 11.75, y, 1.3, "output $\\hat{x}$")
+    _output(ax, x, x_hat, 11.75, y)
     ax.text(4.95, y + 1.05, "$q_\\phi(z \\mid x) = \\mathcal{N}(\\mu, \\mathrm{diag}\\,\\sigma^2)$",
             ha="center", va="bottom", fontsize=9)
     ax.text(4.95, y - 1.05, "penalty $D_{\\mathrm{KL}}(q_\\phi(z \\mid x) \\,\\Vert\\, p(z))$",

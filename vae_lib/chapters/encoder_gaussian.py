@@ -46,8 +46,8 @@ def sample_cloud_draw(eps: Tensor, mu_2: float = 0.0) -> Callable[..., Figure]:
         ax.add_patch(Circle((0, 0), r, fill=False, ls="--", color="grey", lw=1))
     ellipses = [ax.add_patch(Ellipse((0, 0), 1, 1, fill=False, color="black", lw=1.2)) for _ in (1, 2)]
     points = ax.scatter(eps[:, 0].numpy(), eps[:, 1].numpy(), c=hue, cmap="hsv", s=6)
-    ax.plot([], [], ls="--", color="grey", label="p(z) = N(0, I)")
-    ax.plot([], [], color="black", label="q(z|x)")
+    ax.plot([], [], ls="--", color="grey", label="$p(z) = \\mathcal{N}(0, I)$")
+    ax.plot([], [], color="black", label="$q_\\phi(z \\mid x)$")
     ax.set(xlim=(-6, 6), ylim=(-4, 4), aspect="equal", xlabel="$z_1$", ylabel="$z_2$")
     ax.legend(loc="upper right", fontsize=8)
     ax.set_title(" ")
@@ -65,7 +65,7 @@ def sample_cloud_draw(eps: Tensor, mu_2: float = 0.0) -> Callable[..., Figure]:
         points.set_offsets(z.numpy())
         for r, ellipse in zip((1, 2), ellipses):
             ellipse.set(center=mu.tolist(), width=2 * r * float(sigma[0]), height=2 * r * float(sigma[1]))
-        ax.set_title(f"KL(q || p) = {kl:.2f} nats")
+        ax.set_title(f"$D_{{\\mathrm{{KL}}}}(q \\,\\Vert\\, p)$ = {kl:.2f} nats")
         return frames.render()
 
     draw.axes = ax  # type: ignore[attr-defined]  # for tests and for readers who want the live artists
@@ -77,12 +77,14 @@ def sample_cloud_draw(eps: Tensor, mu_2: float = 0.0) -> Callable[..., Figure]:
 
 PenaltyFn = Callable[[Tensor, Tensor], Tensor]
 
-# name -> (function of (mu, s) summed over the last dimension, how it reads s)
+# name -> (function of (mu, s) summed over the last dimension, its label). In labels the source's scale
+# symbol is rho, the log standard deviation its q(z|x) = N(mu, exp(rho)^2) makes it; the KL "if it were
+# a log-variance" reads the same number as v = log sigma^2.
 PENALTIES: dict[str, tuple[PenaltyFn, str]] = {
-    "source": (source_penalty, "source: $e^s - (1 + s) + \\mu^2$"),
+    "source": (source_penalty, "source: $e^\\rho - (1 + \\rho) + \\mu^2$"),
     "kl_logvar": (lambda mu, s: kl_diag_gaussian_to_standard_normal(mu, s, reduction="none"),
-                  "KL if $s = \\log\\sigma^2$"),
-    "kl_logstd": (kl_logstd_to_standard_normal, "KL if $s = \\log\\sigma$"),
+                  "$D_{\\mathrm{KL}}$ if $\\rho$ were $v = \\log\\sigma^2$"),
+    "kl_logstd": (kl_logstd_to_standard_normal, "$D_{\\mathrm{KL}}$ with $\\rho = \\log\\sigma$"),
 }
 
 
@@ -121,12 +123,15 @@ def penalty_figure(s_min: float = -3.0, s_max: float = 2.0, mu: float = 0.0) -> 
         left.plot(grid, res[name]["value"].numpy(), label=label, **styles[name])
         right.plot(grid, res[name]["d_s"][:, 0].numpy(), label=label, **styles[name])
     left.plot(grid, 2 * res["kl_logvar"]["value"].numpy(), ls=":", color="black",
-              label="$2 \\times$ KL if $s = \\log\\sigma^2$")
-    left.set(ylim=(-0.1, 4), xlabel="$s$", ylabel="penalty (nats for the KLs)",
+              label="$2 \\times D_{\\mathrm{KL}}$ if $\\rho$ were $v$")
+    left.set(ylim=(-0.1, 4), xlabel="$\\rho$, the source's scale variable", ylabel="penalty (nats for the KLs)",
              title=f"Values at $\\mu = {mu:g}$")
     right.axhline(0, color="grey", lw=0.8)
-    right.set(ylim=(-1.5, 4), xlabel="$s$", ylabel="$\\partial / \\partial s$", title="Slopes in $s$")
+    right.set(ylim=(-1.5, 4), xlabel="$\\rho$, the source's scale variable",
+              ylabel="slope of each penalty, $\\partial\\,\\mathrm{penalty} / \\partial\\rho$",
+              title="Slopes in $\\rho$")
     left.legend(fontsize=8)
+    right.legend(fontsize=8, loc="upper left")  # the slopes are small there, below 1
     fig.tight_layout()
     return fig
 

@@ -19,6 +19,7 @@ from typing import NamedTuple
 import matplotlib.pyplot as plt
 import torch
 from matplotlib.axes import Axes
+from matplotlib.colors import LogNorm
 from torch import Tensor
 
 from .._checks import check_choice, check_finite_number, check_generator, check_positive_int, check_tensor
@@ -26,6 +27,8 @@ from .closed_form_kl import normal_log_prob
 from ..objectives import kl_quadrature
 
 DIRECTIONS = ("forward", "reverse")
+# what each direction computes, for labels: p is the target, q the fitted Gaussian
+DIRECTIONS_TEX = {"forward": r"$D_{\mathrm{KL}}(p \,\Vert\, q)$", "reverse": r"$D_{\mathrm{KL}}(q \,\Vert\, p)$"}
 BOUNDS = (-12.0, 12.0)  # quadrature interval: wide enough for every q met in chapter 3
 N_POINTS = 1201  # spacing 0.02: the trapezoid rule is spectrally accurate for these smooth, fast-decaying integrands
 
@@ -192,14 +195,18 @@ def plot_landscape(target: GaussianMixture1D, direction: str, fits: dict[str, Ga
         _, ax = plt.subplots(figsize=(5, 4))
     # log-spaced levels: the interesting structure (minima, saddle) sits at small values
     levels = torch.logspace(math.log10(float(kl.min())) - 0.05, math.log10(float(kl.max())), 25).tolist()
-    ax.contour(mus.numpy(), logvars.numpy(), kl.numpy(), levels=levels, cmap="viridis", linewidths=0.8)
+    lines = ax.contour(mus.numpy(), logvars.numpy(), kl.numpy(), levels=levels, cmap="viridis", linewidths=0.8,
+                       norm=LogNorm(levels[0], levels[-1]))
+    labelled = lines.levels[::4]  # every fourth level, on the lines and on the colourbar: readable, not crowded
+    ax.clabel(lines, labelled, fmt="%.2g", fontsize=7)
+    ax.figure.colorbar(lines, ax=ax, ticks=labelled, format="%.2g", label=f"{DIRECTIONS_TEX[direction]} (nats)")
     for i, (label, fit) in enumerate(fits.items()):
         color = colors[i]
         ax.plot(fit.path[:, 0].numpy(), fit.path[:, 1].numpy(), color=color, lw=1.5)
         ax.plot(float(fit.path[0, 0]), float(fit.path[0, 1]), "o", color=color, markersize=4)
         ax.plot(fit.mu, fit.logvar, "*", color=color, markersize=11, label=label)
     ax.set_xlabel(r"$\mu$")
-    ax.set_ylabel(r"$\log\sigma^2$")
+    ax.set_ylabel(r"$v = \log\sigma^2$")
     ax.legend(fontsize=8, loc="upper center", framealpha=0.9)
     return ax
 
