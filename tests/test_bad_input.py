@@ -708,7 +708,7 @@ SPECS = {
     "reparameterize": (reparameterize, lambda: dict(mu=torch.randn(B, J), logvar=torch.randn(B, J), generator=None),
                        {"mu": "typed", "logvar": "typed", "generator": "generator"}),
     "heldout_elbo": (evaluation.heldout_elbo, lambda: dict(model=_model(), x=pixels(), batch_size=2, seed=0,
-                                                           likelihood="gaussian", variance=0.5),
+                                                           likelihood="bernoulli", variance=0.5),  # x in [0, 1]
                      {"model": "model", "x": "images", "batch_size": "size", "seed": "seed",
                       "likelihood": "likelihood", "variance": "positive"}),
     "log_importance_weights": (evaluation.log_importance_weights,

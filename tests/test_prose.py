@@ -34,6 +34,7 @@ ALLOWED_TEXT = [
     r"§\d+(?:\.\d+)*",
     r"\b[Ss]tep \d+",
     r"\b[Ll]ines? \d+(?:\s*[–-]\s*\d+)?",
+    r"\bTheorem \d+",  # a cited paper's numbering
 ]
 # Inside math: a setting or a datum, "J = 20", "w = (0.4", "\approx 2.8", and any decimal number.
 MATH_SETTING = re.compile(r"(?:=|\\approx(?![a-zA-Z])|\\le(?:q)?(?![a-zA-Z])|\\ge(?:q)?(?![a-zA-Z])|<|>)\s*"
@@ -154,10 +155,10 @@ def notation_table() -> list[tuple[str, str]]:
 
 def _symbols(cell: str) -> list[str]:
     """The symbols a row defines: the first math span of its symbol cell, split at top-level commas."""
-    m = re.search(r"\$([^$]+)\$", cell)
-    assert m, f"a notation row's symbol must be math: {cell!r}"
-    head = re.split(r"\\in|=|\\sim", m.group(1))[0]
-    return [s.strip() for s in re.split(r",(?![^{]*\})", head) if s.strip()]
+    spans = re.findall(r"\$([^$]+)\$", cell)
+    assert spans, f"a notation row's symbol must be math: {cell!r}"
+    heads = [re.split(r"\\in|=|\\sim", span)[0] for span in spans]
+    return [s.strip() for head in heads for s in re.split(r",(?![^{]*\})", head) if s.strip()]
 
 
 def test_notation_table_gives_each_symbol_one_meaning():
@@ -187,7 +188,7 @@ FORBIDDEN_MARKDOWN = {
     r"(?<![\\\w])S\s*=\s*\\(?:operatorname\{diag\}|mathrm\{diag\}|begin|Sigma)|covariance\s+\$S\$": "a covariance named S (write Sigma)",
 }
 # ASCII names of symbols in labels drawn by notebook code (titles, axes, legends, slider labels)
-FORBIDDEN_LABEL = re.compile(r"[\"'][^\"'\n]*(?<![\\$\w])(mu_\d|dmu|log sigma|sigma_\d|logvar_\d|N\(0, I\))[^\"'\n]*[\"']")
+FORBIDDEN_LABEL = re.compile(r"[\"'][^\"'\n]*(?<![\\$\w])(mu_\d|dmu|log sigma|sigma_\d|logvar_\d|N\(0, I\))[^\"'\n]*[\"'](?!\s*:)")
 LABEL_CALL = re.compile(r"(set_title|set_xlabel|set_ylabel|set\(|title=|label=|labels=|xlabel=|ylabel=|legend\()")
 
 

@@ -32,7 +32,7 @@ def sample_cloud_draw(eps: Tensor, mu_2: float = 0.0) -> Callable[..., Figure]:
     Each point keeps its colour (the angle of its eps) as the sliders move, so
     the cloud visibly shifts and stretches rather than being redrawn; the
     contours of N(0, I) at 1 and 2 standard deviations are shown for reference.
-    Frames are 72 dpi pictures; ``draw.axes`` is the axes they are drawn from.
+    Frames are pictures rendered at twice their display resolution; ``draw.axes`` is the axes they are drawn from.
     """
     check_tensor("eps", eps)
     if eps.dim() != 2 or eps.shape[1] != 2:
@@ -78,13 +78,13 @@ def sample_cloud_draw(eps: Tensor, mu_2: float = 0.0) -> Callable[..., Figure]:
 PenaltyFn = Callable[[Tensor, Tensor], Tensor]
 
 # name -> (function of (mu, s) summed over the last dimension, its label). In labels the source's scale
-# symbol is rho, the log standard deviation its q(z|x) = N(mu, exp(rho)^2) makes it; the KL "if it were
-# a log-variance" reads the same number as v = log sigma^2.
+# symbol is varsigma (the book's name for it); its q(z|x) = N(mu, exp(varsigma)^2) makes it the log standard
+# deviation rho, while the KL "if it were a log-variance" reads the same number as v = log sigma^2.
 PENALTIES: dict[str, tuple[PenaltyFn, str]] = {
-    "source": (source_penalty, "source: $e^\\rho - (1 + \\rho) + \\mu^2$"),
+    "source": (source_penalty, "source: $e^\\varsigma - (1 + \\varsigma) + \\mu^2$"),
     "kl_logvar": (lambda mu, s: kl_diag_gaussian_to_standard_normal(mu, s, reduction="none"),
-                  "$D_{\\mathrm{KL}}$ if $\\rho$ were $v = \\log\\sigma^2$"),
-    "kl_logstd": (kl_logstd_to_standard_normal, "$D_{\\mathrm{KL}}$ with $\\rho = \\log\\sigma$"),
+                  "$D_{\\mathrm{KL}}$ if $\\varsigma$ were $v = \\log\\sigma^2$"),
+    "kl_logstd": (kl_logstd_to_standard_normal, "$D_{\\mathrm{KL}}$ with $\\varsigma = \\rho = \\log\\sigma$"),
 }
 
 
@@ -123,13 +123,13 @@ def penalty_figure(s_min: float = -3.0, s_max: float = 2.0, mu: float = 0.0) -> 
         left.plot(grid, res[name]["value"].numpy(), label=label, **styles[name])
         right.plot(grid, res[name]["d_s"][:, 0].numpy(), label=label, **styles[name])
     left.plot(grid, 2 * res["kl_logvar"]["value"].numpy(), ls=":", color="black",
-              label="$2 \\times D_{\\mathrm{KL}}$ if $\\rho$ were $v$")
-    left.set(ylim=(-0.1, 4), xlabel="$\\rho$, the source's scale variable", ylabel="penalty (nats for the KLs)",
+              label="$2 \\times D_{\\mathrm{KL}}$ if $\\varsigma$ were $v$")
+    left.set(ylim=(-0.1, 4), xlabel="$\\varsigma$, the source's scale variable", ylabel="penalty (nats for the KLs)",
              title=f"Values at $\\mu = {mu:g}$")
     right.axhline(0, color="grey", lw=0.8)
-    right.set(ylim=(-1.5, 4), xlabel="$\\rho$, the source's scale variable",
-              ylabel="slope of each penalty, $\\partial\\,\\mathrm{penalty} / \\partial\\rho$",
-              title="Slopes in $\\rho$")
+    right.set(ylim=(-1.5, 4), xlabel="$\\varsigma$, the source's scale variable",
+              ylabel="slope of each penalty, $\\partial\\,\\mathrm{penalty} / \\partial\\varsigma$",
+              title="Slopes in $\\varsigma$")
     left.legend(fontsize=8)
     right.legend(fontsize=8, loc="upper left")  # the slopes are small there, below 1
     fig.tight_layout()

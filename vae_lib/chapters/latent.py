@@ -302,7 +302,7 @@ def plane_explorer_draw(model: Model, plane: CodePlane, codes: Tensor, labels: T
 
     Left, the reference ``codes`` (N, J) projected on the plane, each label of
     ``labels`` (N,) written at the centroid of its codes, and the current point
-    marked; right, its decoded image. Frames are 72 dpi pictures; ``draw.axes``
+    marked; right, its decoded image. Frames are pictures rendered at twice their display resolution; ``draw.axes``
     holds the two axes they are drawn from.
     """
     _check_model(model)
