@@ -437,3 +437,29 @@ def test_diagrams_show_the_digits_they_are_given():
         assert images[1].get_alpha() < 1
         assert len(make().axes[0].get_images()) == 0  # without data: empty frames
         plt.close("all")
+
+
+# --- chapters 1 and 2: one measurement of the fitted Gaussian's outliers ------------------------
+
+
+def test_fitted_gaussian_outliers_against_a_direct_computation():
+    torch.manual_seed(0)
+    ae = AutoEncoder(SMALL)
+    x_train, x_heldout = torch.rand(200, 784), torch.rand(60, 784)
+    out = latent.fitted_gaussian_outliers(ae, x_train, x_heldout, n=300, seed=3, quantile=0.9)
+    # the whitened training codes have mean 0 and covariance I
+    torch.testing.assert_close(out.train.mean(0), torch.zeros(3), atol=1e-4, rtol=0)
+    torch.testing.assert_close(torch.cov(out.train.T), torch.eye(3), atol=1e-4, rtol=0)
+    # nearest distances and the share, recomputed with scipy
+    d_held = ssd.cdist(out.heldout.numpy(), out.train.numpy()).min(1)
+    d_samp = ssd.cdist(out.samples.numpy(), out.train.numpy()).min(1)
+    np.testing.assert_allclose(out.d_heldout.numpy(), d_held, rtol=1e-3, atol=1e-4)  # float32 distances
+    line = np.quantile(d_held, 0.9)
+    assert out.share == pytest.approx(100 * np.mean(d_samp > line), abs=1e-5)  # a float32 mean
+    # the seed fixes the draws: two chapters that train the same model read the same number
+    again = latent.fitted_gaussian_outliers(ae, x_train, x_heldout, n=300, seed=3, quantile=0.9)
+    assert again.share == out.share and torch.equal(again.samples, out.samples)
+    with pytest.raises(ValueError, match="quantile must lie strictly between 0 and 1"):
+        latent.fitted_gaussian_outliers(ae, x_train, x_heldout, quantile=1.0)
+    with pytest.raises(TypeError, match="ae must be a vae_lib AutoEncoder"):
+        latent.fitted_gaussian_outliers(VAE(SMALL), x_train, x_heldout)
