@@ -14,6 +14,7 @@
   const CITE = window.BOOK_CITATION || null;  // from _static/book_citation.js
 
   // --- 1. Whole equations -------------------------------------------------------------
+  const MIN_SCALE = 0.88;  // the smallest type an equation is set in to avoid scrolling
   function fit(div) {
     const box = div.querySelector("mjx-container");
     if (!box) return;
@@ -24,6 +25,13 @@
     const number = div.querySelector(":scope > span.eqno");
     const room = div.clientWidth - (number ? number.getBoundingClientRect().width + 8 : 0);
     if (number && width() > room) div.classList.add("eq-stacked");
+    // A few per cent too wide: set it a little smaller (never below MIN_SCALE) rather than scroll.
+    box.style.removeProperty("font-size");
+    const over = width() / box.clientWidth;
+    if (over > 1 && over <= 1 / MIN_SCALE) {
+      const size = parseFloat(getComputedStyle(box).fontSize);
+      box.style.fontSize = `${Math.floor(size / over * 0.99 * 100) / 100}px`;
+    }
     if (width() > box.clientWidth + 1) {
       box.classList.add("eq-scroll");
       box.tabIndex = 0;  // a scrolling region must be reachable by keyboard
