@@ -344,7 +344,8 @@ def _axe_source() -> str:
 
 
 # axe's rules as the issue ran them: its defaults plus the experimental name-mismatch rule.
-_AXE_RUN = """() => axe.run(document, {resultTypes: ['violations'],
+# preload: false, or axe re-fetches style sheets and resolves their @import against the page (404s).
+_AXE_RUN = """() => axe.run(document, {resultTypes: ['violations'], preload: false,
   rules: {'label-content-name-mismatch': {enabled: true}}}).then(r => r.violations.map(v => ({
     id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.slice(0, 3).map(n => n.target.join(' '))})))"""
 
