@@ -8,6 +8,7 @@
  *    forward their clicks to it.
  * 4. Accessible names that match the visible labels (axe: label-content-name-mismatch).
  * 5. Retired equation labels (pages/equations.yml): their old address goes to the successor.
+ * 6. Search snippets without raw TeX. 7. Explorer sliders that say their value.
  */
 (() => {
   "use strict";
@@ -149,7 +150,8 @@
   // --- 6. Search snippets: text, not TeX ----------------------------------------------------
   // Sphinx builds a result's snippet from the page's HTML, where math is still TeX source.
   function plainSnippets() {
-    if (!window.Search || !Search.htmlToText || Search.htmlToText.bookPlain) return;
+    // `const Search` in searchtools.js is a global binding, not a property of window
+    if (typeof Search === "undefined" || !Search.htmlToText || Search.htmlToText.bookPlain) return;
     const original = Search.htmlToText;
     Search.htmlToText = (html, anchor) => {
       const doc = new DOMParser().parseFromString(html, "text/html");
@@ -160,8 +162,21 @@
   }
   plainSnippets();
 
+  // --- 7. Explorer sliders: a spoken value ------------------------------------------------
+  // A range input announces its bare position; its label shows what it means ("shift of mu_1 = 0").
+  function sliderValueText() {
+    document.querySelectorAll("div.vae-explorer input[type=range]").forEach((input) => {
+      const label = input.closest("label");
+      if (!label || input.hasAttribute("aria-valuetext")) return;
+      const say = () => input.setAttribute("aria-valuetext", label.textContent.replace(/\s+/g, " ").trim());
+      say();
+      input.addEventListener("input", () => setTimeout(say, 0));  // after the explorer updates its label
+    });
+  }
+
   function start() {
     plainSnippets();
+    sliderValueText();
     matchNames();
     forwardToggles();
     addCiteButtons();
