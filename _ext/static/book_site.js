@@ -21,13 +21,15 @@
     if (!box) return;
     div.classList.remove("eq-stacked");
     box.classList.remove("eq-scroll");
+    // MathJax sets the container's size inline (e.g. 127.3 %, to match the text): keep it as the base.
+    if (!("mjxSize" in box.dataset)) box.dataset.mjxSize = box.style.fontSize;
+    box.style.fontSize = box.dataset.mjxSize;
     const math = box.firstElementChild;  // mjx-math: its width is the equation's
     const width = () => math.getBoundingClientRect().width;
     const number = div.querySelector(":scope > span.eqno");
     const room = div.clientWidth - (number ? number.getBoundingClientRect().width + 8 : 0);
     if (number && width() > room) div.classList.add("eq-stacked");
     // A few per cent too wide: set it a little smaller (never below MIN_SCALE) rather than scroll.
-    box.style.removeProperty("font-size");
     const over = width() / box.clientWidth;
     if (over > 1 && over <= 1 / MIN_SCALE) {
       const size = parseFloat(getComputedStyle(box).fontSize);
