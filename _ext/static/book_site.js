@@ -143,9 +143,18 @@
   function matchNames() {
     // The search field shows "Search" and a shortcut: let its name come from what it shows.
     document.querySelectorAll("button.search-button-field").forEach((b) => b.removeAttribute("aria-label"));
-    // Icon-only buttons whose tooltip title is hidden text: name them by their tooltip.
-    document.querySelectorAll("button.theme-switch-button").forEach((b) => {
-      b.querySelectorAll("i[title]").forEach((i) => { i.setAttribute("aria-hidden", "true"); i.removeAttribute("title"); });
+    // Icons inside a named control carry a tooltip title ("Light", "GitHub"); Font Awesome's script
+    // turns <i title> into <svg><title>, at its own time. That title reads as the control's visible
+    // text and no longer matches its name: hide the icons from assistive technology, now and later.
+    const quiet = (control) => control.querySelectorAll("i[title], svg").forEach((icon) => {
+      icon.removeAttribute("title");
+      icon.setAttribute("aria-hidden", "true");
+      icon.querySelectorAll("title").forEach((t) => t.remove());
+    });
+    document.querySelectorAll("[aria-label]").forEach((control) => {
+      if (!control.querySelector("i, svg") || control.closest("mjx-container")) return;
+      quiet(control);
+      new MutationObserver(() => quiet(control)).observe(control, {childList: true, subtree: true});
     });
   }
 
