@@ -13,6 +13,17 @@ Registered in ``_config.yml`` under ``sphinx: local_extensions: {book_site: _ext
 * **A clean console.** Two small fixes so a page logs no error in the browser:
   a repeated inline script (a Sphinx 7.4 quirk) is dropped, and the theme's
   colour mode is set (``auto``) instead of left empty.
+* **Reading on any screen** (``_ext/static/``): ``book_site.css`` and ``book_site.js``
+  keep every display equation whole (the number on its own line when needed, a
+  visibly scrolling, focusable box as the last resort), make the phone menu open,
+  show each equation's permalink and a "link to this step" button that copies a
+  versioned address and BibTeX, and mark the landed equation. A favicon.
+* **Lasting equation addresses.** ``pages/equations.yml`` (``_ext/equation_registry.py``)
+  is written into ``_static/book_citation.js``: each label's description for the
+  citation, and where a retired label's address now lands.
+* **Accessible markup and search.** Bibliography entries are list items (the
+  deprecated ``doc-biblioentry`` role broke their ``role="list"``); search snippets
+  show no raw TeX and the page that defines a key term ranks first (``SEARCH_TERMS``).
 * **Execution switch.** ``BOOK_EXECUTE`` (one of ``off``, ``force``, ``auto``,
   ``cache``, ``inline``), when set, replaces ``execute_notebooks`` for one
   build. ``make test`` builds the site with ``BOOK_EXECUTE=off`` from the
@@ -22,14 +33,18 @@ Registered in ``_config.yml`` under ``sphinx: local_extensions: {book_site: _ext
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import shutil
 from pathlib import Path
 from typing import Mapping
 
+import yaml
 from sphinx.application import Sphinx
 from sphinx.config import Config
 from sphinx.util import logging
+
+import equation_registry
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +61,26 @@ MATHJAX_PARTS = (
     "a11y",  # accessibility modules, loaded from the menu
     "sre",  # speech-rule data for the accessibility modules
 )
+
+
+STATIC = Path(__file__).resolve().parent / "static"
+# Key terms -> the page that defines them: search lists that page first for the term
+# (an index entry, which Sphinx's search scores above any word in the text).
+SEARCH_TERMS = {
+    "ELBO": "chapters/04_bayes_rewrite",
+    "evidence lower bound": "chapters/04_bayes_rewrite",
+    "KL divergence": "chapters/03_kl_divergence",
+    "Kullback-Leibler divergence": "chapters/03_kl_divergence",
+    "reparameterisation": "chapters/02_vae",
+    "reparameterization": "chapters/02_vae",
+    "posterior collapse": "chapters/06_final_loss",
+    "auto-encoder": "chapters/01_autoencoder",
+    "variational auto-encoder": "chapters/02_vae",
+    "VAE": "chapters/02_vae",
+    "closed-form KL": "chapters/05_closed_form_kl",
+    "Gibbs' inequality": "chapters/03_kl_divergence",
+    "active units": "chapters/06_final_loss",
+}
 
 
 def execution_mode(environ: Mapping[str, str], configured: str) -> str:
@@ -98,6 +133,50 @@ def _configure(app: Sphinx, config: Config) -> None:
     # falls back to "auto"; say "auto" (follow the reader's system setting) outright.
     config.html_context = {"default_mode": "auto", **(config.html_context or {})}
     mathjax_source()  # fail at the start of the build, not at its end, when MathJax is missing
+    if not config.html_favicon:
+        config.html_favicon = str(STATIC / "favicon.svg")  # served from the site: no 404 on every page
+    config.html_static_path = [*config.html_static_path, str(STATIC)]
+
+
+def _index_key_terms(app: Sphinx, doctree) -> None:
+    """An index entry for each key term on the page that defines it (``SEARCH_TERMS``)."""
+    terms = [t for t, doc in SEARCH_TERMS.items() if doc == app.env.docname]
+    if not terms:
+        return
+    from docutils import nodes
+    from sphinx import addnodes
+    section = next(iter(doctree.findall(nodes.section)), None)
+    if section is None:
+        return
+    index = addnodes.index(entries=[("single", term, section["ids"][0], "main", None) for term in terms])
+    section.insert(0, index)
+
+
+def citation_data(book: Path) -> dict | None:
+    """What a "link to this step" button needs: the versioned address, BibTeX fields, the registry.
+
+    ``None`` for a project without ``CITATION.cff`` and ``pages/equations.yml`` (the buttons then
+    copy the plain address)."""
+    if not (book / "CITATION.cff").is_file() or not (book / "pages" / "equations.yml").is_file():
+        return None
+    cff = yaml.safe_load((book / "CITATION.cff").read_text(encoding="utf-8"))
+    registry = equation_registry.load(book / "pages" / "equations.yml")
+    version, year = str(cff["version"]), str(cff["date-released"])[:4]
+    return {
+        "versioned": f"{cff['url'].rstrip('/')}/v{version}/",
+        "version": version, "year": year, "title": cff["title"],
+        "author": "{" + cff["authors"][0]["name"] + "}",  # one name, not first and last (how_to_cite.md)
+        "key": f"vibook{year}",
+        "equations": {e["label"]: {"number": e["number"], "says": e["says"]} for e in registry["equations"]},
+        "retired": equation_registry.redirects(registry),
+    }
+
+
+def _fix_markup(app: Sphinx, pagename: str, templatename: str, context: dict, doctree) -> None:
+    """Bibliography entries inside docutils' ``role="list"`` must be list items (ARIA)."""
+    body = context.get("body")
+    if isinstance(body, str) and 'role="doc-biblioentry"' in body:
+        context["body"] = body.replace('role="doc-biblioentry"', 'role="listitem"')
 
 
 def _drop_repeated_inline_scripts(app: Sphinx, pagename: str, templatename: str, context: dict,
@@ -127,6 +206,9 @@ def _install_mathjax(app: Sphinx, exception: Exception | None) -> None:
         return
     count = copy_mathjax(Path(app.outdir) / "_static" / MATHJAX_STATIC_DIR)
     logger.info("book_site: MathJax served locally from _static/%s (%d files)", MATHJAX_STATIC_DIR, count)
+    data = citation_data(Path(app.confdir))
+    (Path(app.outdir) / "_static" / "book_citation.js").write_text(
+        "window.BOOK_CITATION = " + json.dumps(data, ensure_ascii=False, indent=1) + ";\n", encoding="utf-8")
 
 
 def setup(app: Sphinx) -> dict:
@@ -134,4 +216,9 @@ def setup(app: Sphinx) -> dict:
     app.connect("config-inited", _configure)
     app.connect("html-page-context", _drop_repeated_inline_scripts, priority=900)  # after the others
     app.connect("build-finished", _install_mathjax)
+    app.connect("doctree-read", _index_key_terms)
+    app.connect("html-page-context", _fix_markup)
+    app.add_css_file("book_site.css")
+    app.add_js_file("book_citation.js", priority=800)
+    app.add_js_file("book_site.js", priority=900, defer="defer")
     return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}
