@@ -15,6 +15,7 @@ Introduced in chapter 7.
 """
 from __future__ import annotations
 
+import importlib.resources
 import math
 from typing import NamedTuple
 
@@ -22,11 +23,25 @@ import torch
 from torch import Tensor, nn
 
 from .._checks import check_choice, check_generator, check_positive_int, check_positive_number, check_tensor
-from ..models import VAE
+from ..models import VAE, ModelConfig
 from ..objectives import LOG_2PI, ElboTerms, MCEstimate, kl_diag_gaussian_to_standard_normal, log_likelihood
-from ..training import Objective
+from ..training import History, Objective, load_checkpoint
 
 FAMILIES = ("diagonal", "full")
+CHECKPOINT = "elbo_gap_vae.pt"  # in vae_lib/_data, written by scripts/elbo_gap.py
+
+
+def load_reference_vae(device: torch.device | str = "cpu") -> tuple[VAE, History]:
+    """The committed reference VAE (ModelConfig(), trained with training.REFERENCE, seed 0) and its history.
+
+    The checkpoint's SHA-256 is verified by :func:`vae_lib.training.load_checkpoint`.
+    """
+    if not isinstance(device, (str, torch.device)):
+        raise TypeError(f"device must be a str or torch.device, got {type(device).__name__}")
+    model = VAE(ModelConfig()).to(device)
+    with importlib.resources.as_file(importlib.resources.files("vae_lib") / "_data" / CHECKPOINT) as path:
+        history = load_checkpoint(path, model)
+    return model.eval(), history
 
 
 # --- Gaussians given by a Cholesky factor -----------------------------------------------
@@ -287,6 +302,7 @@ def aggregate_log_density(z: Tensor, mu: Tensor, logvar: Tensor, batch_size: int
 
 
 __all__ = [
+    "CHECKPOINT",
     "FAMILIES",
     "FittedPosterior",
     "aggregate_log_density",
@@ -296,6 +312,7 @@ __all__ = [
     "full_gaussian_kl_to_standard_normal",
     "full_gaussian_log_density",
     "iwae_objective",
+    "load_reference_vae",
     "log_mean_exp",
     "log_weights",
     "scale_tril_from_unconstrained",
