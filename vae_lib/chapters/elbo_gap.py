@@ -31,15 +31,23 @@ FAMILIES = ("diagonal", "full")
 CHECKPOINT = "elbo_gap_vae.pt"  # in vae_lib/_data, written by scripts/elbo_gap.py
 
 
-def load_reference_vae(device: torch.device | str = "cpu") -> tuple[VAE, History]:
-    """The committed reference VAE (ModelConfig(), trained with training.REFERENCE, seed 0) and its history.
+def iwae_checkpoint(k: int) -> str:
+    """The file name, in vae_lib/_data, of the reference network trained on -L_k by scripts/elbo_gap.py."""
+    return f"elbo_gap_iwae{check_positive_int('k', k)}.pt"
 
-    The checkpoint's SHA-256 is verified by :func:`vae_lib.training.load_checkpoint`.
+
+def load_reference_vae(device: torch.device | str = "cpu", *, iwae_k: int | None = None) -> tuple[VAE, History]:
+    """A committed model of chapter 7 and its history: ModelConfig(), trained with training.REFERENCE, seed 0.
+
+    ``iwae_k=None``: the reference VAE, trained on the negative ELBO; ``iwae_k=k``: the same network
+    trained on ``-L_k`` (:func:`iwae_objective`). The checkpoint's SHA-256 is verified by
+    :func:`vae_lib.training.load_checkpoint`.
     """
     if not isinstance(device, (str, torch.device)):
         raise TypeError(f"device must be a str or torch.device, got {type(device).__name__}")
+    name = CHECKPOINT if iwae_k is None else iwae_checkpoint(iwae_k)
     model = VAE(ModelConfig()).to(device)
-    with importlib.resources.as_file(importlib.resources.files("vae_lib") / "_data" / CHECKPOINT) as path:
+    with importlib.resources.as_file(importlib.resources.files("vae_lib") / "_data" / name) as path:
         history = load_checkpoint(path, model)
     return model.eval(), history
 
@@ -311,6 +319,7 @@ __all__ = [
     "fit_posterior",
     "full_gaussian_kl_to_standard_normal",
     "full_gaussian_log_density",
+    "iwae_checkpoint",
     "iwae_objective",
     "load_reference_vae",
     "log_mean_exp",
