@@ -37,6 +37,7 @@ CHAPTERS = [
     "chapters/04_bayes_rewrite",
     "chapters/05_closed_form_kl",
     "chapters/06_final_loss",
+    "chapters/07_elbo_gap",
 ]
 REFERENCE_PAGES = ["pages/notes_on_source", "pages/derivation_index", "pages/how_to_cite", "pages/references"]
 

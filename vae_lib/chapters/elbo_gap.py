@@ -1,0 +1,328 @@
+"""The gap between the ELBO and log p(x): full-covariance Gaussians, per-example q, L_k, q(z).
+
+* A Gaussian ``q = N(mean, L L^T)`` given by its mean (..., J) and a lower-triangular Cholesky
+  factor ``scale_tril`` (..., J, J) with a positive diagonal; a diagonal q is the special case
+  ``scale_tril = diag(sigma)`` (:func:`diagonal_scale_tril`), so one code path serves both.
+* :func:`fit_posterior` optimises such a q for each image separately (batched over images),
+  with the decoder fixed, starting from the encoder's output: the ELBO of the best q in a
+  family, which splits the gap into an amortisation and an approximation part.
+* :func:`log_weights` and :func:`log_mean_exp` give importance-sampled estimates of log p(x)
+  with a delta-method standard error; :func:`iwae_objective` trains on the bound L_k.
+* :func:`aggregate_log_density` is the aggregate posterior q(z), a mixture of the encoder's
+  Gaussians over the training images.
+
+Introduced in chapter 7.
+"""
+from __future__ import annotations
+
+import importlib.resources
+import math
+from typing import NamedTuple
+
+import torch
+from torch import Tensor, nn
+
+from .._checks import check_choice, check_generator, check_positive_int, check_positive_number, check_tensor
+from ..models import VAE, ModelConfig
+from ..objectives import LOG_2PI, ElboTerms, MCEstimate, kl_diag_gaussian_to_standard_normal, log_likelihood
+from ..training import History, Objective, load_checkpoint
+
+FAMILIES = ("diagonal", "full")
+CHECKPOINT = "elbo_gap_vae.pt"  # in vae_lib/_data, written by scripts/elbo_gap.py
+
+
+def iwae_checkpoint(k: int) -> str:
+    """The file name, in vae_lib/_data, of the reference network trained on -L_k by scripts/elbo_gap.py."""
+    return f"elbo_gap_iwae{check_positive_int('k', k)}.pt"
+
+
+def load_reference_vae(device: torch.device | str = "cpu", *, iwae_k: int | None = None) -> tuple[VAE, History]:
+    """A committed model of chapter 7 and its history: ModelConfig(), trained with training.REFERENCE, seed 0.
+
+    ``iwae_k=None``: the reference VAE, trained on the negative ELBO; ``iwae_k=k``: the same network
+    trained on ``-L_k`` (:func:`iwae_objective`). The checkpoint's SHA-256 is verified by
+    :func:`vae_lib.training.load_checkpoint`.
+    """
+    if not isinstance(device, (str, torch.device)):
+        raise TypeError(f"device must be a str or torch.device, got {type(device).__name__}")
+    name = CHECKPOINT if iwae_k is None else iwae_checkpoint(iwae_k)
+    model = VAE(ModelConfig()).to(device)
+    with importlib.resources.as_file(importlib.resources.files("vae_lib") / "_data" / name) as path:
+        history = load_checkpoint(path, model)
+    return model.eval(), history
+
+
+# --- Gaussians given by a Cholesky factor -----------------------------------------------
+
+
+def _check_pair(mean: object, scale_tril: object) -> tuple[Tensor, Tensor]:
+    check_tensor("mean", mean)
+    check_tensor("scale_tril", scale_tril)
+    if mean.dim() < 1:
+        raise ValueError("mean must have shape (..., J) with a latent dimension J")
+    j = mean.shape[-1]
+    if scale_tril.dim() < 2 or scale_tril.shape[-2:] != (j, j):
+        raise ValueError(f"scale_tril must have shape (..., {j}, {j}) to match mean, got {tuple(scale_tril.shape)}")
+    if scale_tril.dtype != mean.dtype or scale_tril.device != mean.device:
+        raise TypeError("scale_tril and mean must share dtype and device")
+    if bool((torch.triu(scale_tril, diagonal=1) != 0).any()):
+        raise ValueError("scale_tril must be lower triangular")
+    if bool((torch.diagonal(scale_tril, dim1=-2, dim2=-1) <= 0).any()):
+        raise ValueError("scale_tril must have a positive diagonal")
+    return mean, scale_tril
+
+
+def diagonal_scale_tril(logvar: Tensor) -> Tensor:
+    """The Cholesky factor ``diag(sigma)`` of a diagonal Gaussian: logvar (..., J) -> (..., J, J)."""
+    check_tensor("logvar", logvar)
+    if logvar.dim() < 1:
+        raise ValueError("logvar must have shape (..., J) with a latent dimension J")
+    return torch.diag_embed(torch.exp(0.5 * logvar))
+
+
+def scale_tril_from_unconstrained(raw: Tensor) -> Tensor:
+    """A Cholesky factor from any square (..., J, J): its strict lower part, and exp of its diagonal."""
+    check_tensor("raw", raw)
+    if raw.dim() < 2 or raw.shape[-1] != raw.shape[-2]:
+        raise ValueError(f"raw must have shape (..., J, J), got {tuple(raw.shape)}")
+    return torch.tril(raw, diagonal=-1) + torch.diag_embed(torch.diagonal(raw, dim1=-2, dim2=-1).exp())
+
+
+def full_gaussian_log_density(z: Tensor, mean: Tensor, scale_tril: Tensor) -> Tensor:
+    """``log N(z; mean, L L^T)``: z (..., J), mean (..., J), scale_tril (..., J, J), broadcast -> (...)."""
+    mean, scale_tril = _check_pair(mean, scale_tril)
+    check_tensor("z", z)
+    if z.shape[-1] != mean.shape[-1]:
+        raise ValueError(f"z must have shape (..., {mean.shape[-1]}), got {tuple(z.shape)}")
+    return _log_density(z, mean, scale_tril)
+
+
+def _log_density(z: Tensor, mean: Tensor, scale_tril: Tensor) -> Tensor:
+    diff = (z - mean).unsqueeze(-1)
+    shape = torch.broadcast_shapes(diff.shape[:-2], scale_tril.shape[:-2])
+    white = torch.linalg.solve_triangular(scale_tril.expand(*shape, *scale_tril.shape[-2:]),
+                                          diff.expand(*shape, *diff.shape[-2:]), upper=False).squeeze(-1)
+    half_logdet = torch.log(torch.diagonal(scale_tril, dim1=-2, dim2=-1)).sum(-1)
+    # eq. full-covariance-log-density
+    return -0.5 * (z.shape[-1] * LOG_2PI + white.pow(2).sum(-1)) - half_logdet
+
+
+def full_gaussian_kl_to_standard_normal(mean: Tensor, scale_tril: Tensor) -> Tensor:
+    """``KL(N(mean, L L^T) || N(0, I))`` in closed form: (..., J), (..., J, J) -> (...)."""
+    mean, scale_tril = _check_pair(mean, scale_tril)
+    return _kl(mean, scale_tril)
+
+
+def _kl(mean: Tensor, scale_tril: Tensor) -> Tensor:
+    log_diag = torch.log(torch.diagonal(scale_tril, dim1=-2, dim2=-1))
+    # eq. full-covariance-kl: (tr(L L^T) + |m|^2 - J - log det(L L^T)) / 2
+    return 0.5 * (scale_tril.pow(2).sum((-2, -1)) + mean.pow(2).sum(-1) - mean.shape[-1]) - log_diag.sum(-1)
+
+
+def _sample(mean: Tensor, scale_tril: Tensor, k: int, generator: torch.Generator | None) -> Tensor:
+    eps = torch.randn((k, *mean.shape), dtype=mean.dtype, device=mean.device, generator=generator)
+    return mean + (scale_tril @ eps.unsqueeze(-1)).squeeze(-1)  # z = m + L eps, (k, B, J)
+
+
+# --- The bounds of one decoder, for any Gaussian q ----------------------------------------
+
+
+def _check_model_x(model: object, x: object, mean: Tensor) -> Tensor:
+    if not isinstance(model, VAE):
+        raise TypeError(f"model must be a vae_lib.VAE, got {type(model).__name__}")
+    check_tensor("x", x)
+    if x.dim() != 2 or mean.dim() != 2 or x.shape[0] != mean.shape[0]:
+        raise ValueError(f"x must be (B, D) and mean (B, J) with the same B, got {tuple(x.shape)} and "
+                         f"{tuple(mean.shape)}")
+    return x
+
+
+def _log_joint_terms(model: VAE, x: Tensor, z: Tensor, likelihood: str) -> Tensor:
+    """log p(x|z) + log p(z) for z (k, B, J) -> (k, B)."""
+    k, b, j = z.shape
+    logits = model.decode(z.reshape(-1, j))
+    log_px_z = log_likelihood(x.expand(k, *x.shape).reshape(-1, x.shape[-1]), logits, likelihood).reshape(k, b)
+    return log_px_z - 0.5 * (j * LOG_2PI + z.pow(2).sum(-1))
+
+
+def log_weights(model: VAE, x: Tensor, mean: Tensor, scale_tril: Tensor, k: int,
+                generator: torch.Generator | None = None, *, likelihood: str = "bernoulli") -> Tensor:
+    """``log w_i = log p(x, z_i) - log q(z_i)``, z_i ~ q = N(mean, L L^T); x (B, D), mean (B, J) -> (k, B)."""
+    mean, scale_tril = _check_pair(mean, scale_tril)
+    x = _check_model_x(model, x, mean)
+    check_positive_int("k", k)
+    check_generator("generator", generator, mean.device)
+    check_choice("likelihood", likelihood, ("bernoulli", "continuous_bernoulli"))
+    z = _sample(mean, scale_tril, k, generator)
+    return _log_joint_terms(model, x, z, likelihood) - _log_density(z, mean, scale_tril)
+
+
+def log_mean_exp(logw: Tensor) -> MCEstimate:
+    """The importance-sampled estimate ``log (1/k) sum_i w_i`` over the first dimension (k, ...) -> (...).
+
+    ``stderr`` is the delta-method standard error ``std(w) / (sqrt(k) mean(w))``; ``variance`` is
+    ``k stderr^2``, the variance of one sample on the same scale (as in :class:`MCEstimate`).
+    """
+    check_tensor("logw", logw)
+    if logw.dim() < 1 or logw.shape[0] < 2:
+        raise ValueError(f"logw must have shape (k, ...) with k >= 2 samples, got {tuple(logw.shape)}")
+    k = logw.shape[0]
+    estimate = torch.logsumexp(logw, 0) - math.log(k)  # eq. iwae-bound
+    ratio = torch.exp(logw - estimate)  # w_i / mean(w): mean 1
+    variance = ratio.var(0, unbiased=True)
+    return MCEstimate(estimate, variance, (variance / k).sqrt())
+
+
+def elbo_estimate(model: VAE, x: Tensor, mean: Tensor, scale_tril: Tensor, samples: int,
+                  generator: torch.Generator | None = None, *, likelihood: str = "bernoulli") -> MCEstimate:
+    """The ELBO per image: a Monte Carlo ``E_q[log p(x|z)]`` over ``samples`` draws minus the closed-form KL.
+
+    Returns an :class:`MCEstimate` of shape (B,) (the KL is exact, so only the first term varies).
+    """
+    mean, scale_tril = _check_pair(mean, scale_tril)
+    x = _check_model_x(model, x, mean)
+    check_positive_int("samples", samples)
+    if samples < 2:
+        raise ValueError(f"samples must be at least 2 for a standard error, got {samples}")
+    check_generator("generator", generator, mean.device)
+    check_choice("likelihood", likelihood, ("bernoulli", "continuous_bernoulli"))
+    z = _sample(mean, scale_tril, samples, generator)
+    k, b, j = z.shape
+    rec = log_likelihood(x.expand(k, *x.shape).reshape(-1, x.shape[-1]), model.decode(z.reshape(-1, j)),
+                         likelihood).reshape(k, b)
+    est = MCEstimate(rec.mean(0), rec.var(0, unbiased=True), (rec.var(0, unbiased=True) / k).sqrt())
+    # eq. elbo-definition
+    return est._replace(mean=est.mean - _kl(mean, scale_tril))
+
+
+class FittedPosterior(NamedTuple):
+    """Per-image Gaussians q_n = N(mean_n, L_n L_n^T) fitted to the decoder, and the ELBO per step."""
+
+    mean: Tensor  # (B, J)
+    scale_tril: Tensor  # (B, J, J)
+    trace: Tensor  # (steps,): the ``samples``-sample ELBO at each step, averaged over images
+
+
+def fit_posterior(model: VAE, x: Tensor, mu: Tensor, logvar: Tensor, *, family: str = "diagonal",
+                  steps: int = 300, lr: float = 1e-2, samples: int = 1, seed: int = 0,
+                  likelihood: str = "bernoulli") -> FittedPosterior:
+    """Maximise each image's ELBO over its own Gaussian q, the decoder fixed, from the encoder's (mu, logvar).
+
+    x: (B, D); mu, logvar: (B, J). ``family`` is ``"diagonal"`` (mu, logvar free) or ``"full"`` (a full
+    Cholesky factor). Adam (its step size ``lr`` decaying linearly to zero) on the reparameterised ``samples``-sample ELBO, summed over images, so each
+    image's parameters follow their own ELBO (Adam is per-coordinate). The decoder's weights get no
+    gradient and are not changed.
+    """
+    if not isinstance(model, VAE):
+        raise TypeError(f"model must be a vae_lib.VAE, got {type(model).__name__}")
+    check_tensor("mu", mu)
+    check_tensor("logvar", logvar)
+    if mu.shape != logvar.shape or mu.dim() != 2:
+        raise ValueError(f"mu and logvar must both be (B, J), got {tuple(mu.shape)} and {tuple(logvar.shape)}")
+    x = _check_model_x(model, x, mu)
+    check_choice("family", family, FAMILIES)
+    check_positive_int("steps", steps)
+    check_positive_number("lr", lr)
+    check_positive_int("samples", samples)
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        raise TypeError(f"seed must be an int, got {type(seed).__name__}")
+    check_choice("likelihood", likelihood, ("bernoulli", "continuous_bernoulli"))
+    g = torch.Generator(device=mu.device).manual_seed(seed)
+    mean = mu.detach().clone().requires_grad_(True)
+    if family == "diagonal":
+        raw = (0.5 * logvar.detach()).clone().requires_grad_(True)  # log sigma
+        tril = lambda: torch.diag_embed(raw.exp())  # noqa: E731
+    else:
+        raw = torch.diag_embed(0.5 * logvar.detach()).clone().requires_grad_(True)  # diagonal: log sigma
+        tril = lambda: scale_tril_from_unconstrained(raw)  # noqa: E731
+    opt = torch.optim.Adam([mean, raw], lr=lr)
+    decay = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1 - step / steps)  # linear decay to zero
+    params = [p.requires_grad for p in model.parameters()]
+    for p in model.parameters():
+        p.requires_grad_(False)
+    trace = torch.empty(steps, dtype=torch.float64)
+    try:
+        for step in range(steps):
+            L = tril()
+            z = _sample(mean, L, samples, g)
+            k, b, j = z.shape
+            rec = log_likelihood(x.expand(k, *x.shape).reshape(-1, x.shape[-1]), model.decode(z.reshape(-1, j)),
+                                 likelihood).reshape(k, b).mean(0)
+            elbo = rec - _kl(mean, L)  # eq. elbo-definition, per image
+            opt.zero_grad(set_to_none=True)
+            (-elbo.sum()).backward()
+            opt.step()
+            decay.step()
+            trace[step] = elbo.detach().mean().double().cpu()
+    finally:
+        for p, flag in zip(model.parameters(), params):
+            p.requires_grad_(flag)
+    with torch.no_grad():
+        return FittedPosterior(mean.detach(), tril().detach(), trace)
+
+
+# --- Training on L_k -----------------------------------------------------------------------
+
+
+def iwae_objective(k: int) -> Objective:
+    """The negative importance-weighted bound ``-L_k`` (Burda et al.) as a training objective.
+
+    Returns :class:`ElboTerms` of batch means with ``loss = -L_k``, ``kl`` the encoder's closed-form
+    ``KL(q || p(z))`` and ``reconstruction = -L_k - kl``, so that ``.elbo`` is ``L_k``; at ``k = 1`` the
+    terms are the one-sample negative ELBO's.
+    """
+    check_positive_int("k", k)
+
+    def terms(model: nn.Module, x: Tensor) -> ElboTerms:
+        mu, logvar = model.encode(x)
+        L = torch.diag_embed(torch.exp(0.5 * logvar))
+        z = _sample(mu, L, k, None)
+        logw = _log_joint_terms(model, x, z, "bernoulli") - _log_density(z, mu, L)
+        bound = (torch.logsumexp(logw, 0) - math.log(k)).mean()  # eq. iwae-bound
+        kl = kl_diag_gaussian_to_standard_normal(mu, logvar, reduction="mean")
+        return ElboTerms(-bound, -bound - kl, kl)
+
+    return Objective(f"negative importance-weighted bound, k={k}", terms, unit_interval=True)
+
+
+# --- The aggregate posterior ----------------------------------------------------------------
+
+
+def aggregate_log_density(z: Tensor, mu: Tensor, logvar: Tensor, batch_size: int = 256) -> Tensor:
+    """``log q(z) = log (1/N) sum_n N(z; mu_n, diag exp(logvar_n))``: z (M, J); mu, logvar (N, J) -> (M,)."""
+    for name, t in (("z", z), ("mu", mu), ("logvar", logvar)):
+        check_tensor(name, t)
+        if t.dim() != 2:
+            raise ValueError(f"{name} must have shape (rows, J), got {tuple(t.shape)}")
+    if mu.shape != logvar.shape or z.shape[1] != mu.shape[1]:
+        raise ValueError(f"z (M, J), mu and logvar (N, J) must share J, got {tuple(z.shape)}, {tuple(mu.shape)}, "
+                         f"{tuple(logvar.shape)}")
+    check_positive_int("batch_size", batch_size)
+    inv_var, n, j = torch.exp(-logvar), mu.shape[0], mu.shape[1]
+    const = -0.5 * (j * LOG_2PI + logvar.sum(-1))  # (N,)
+    out = []
+    for start in range(0, z.shape[0], batch_size):
+        zb = z[start:start + batch_size]
+        sq = ((zb[:, None, :] - mu[None]) ** 2 * inv_var[None]).sum(-1)  # (M, N)
+        # eq. aggregate-posterior
+        out.append(torch.logsumexp(const[None] - 0.5 * sq, dim=1) - math.log(n))
+    return torch.cat(out)
+
+
+__all__ = [
+    "CHECKPOINT",
+    "FAMILIES",
+    "FittedPosterior",
+    "aggregate_log_density",
+    "diagonal_scale_tril",
+    "elbo_estimate",
+    "fit_posterior",
+    "full_gaussian_kl_to_standard_normal",
+    "full_gaussian_log_density",
+    "iwae_checkpoint",
+    "iwae_objective",
+    "load_reference_vae",
+    "log_mean_exp",
+    "log_weights",
+    "scale_tril_from_unconstrained",
+]
