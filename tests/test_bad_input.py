@@ -34,7 +34,7 @@ from vae_lib.chapters import (
 from vae_lib import objectives as O
 from vae_lib import params as P
 from vae_lib.models import VAE, AutoEncoder, ModelConfig, reparameterize
-from vae_lib.book.widgets import Explorer
+from vae_lib.book import live
 
 NAN, INF = math.nan, math.inf
 B, D, J = 3, 8, 2
@@ -396,63 +396,68 @@ def test_model_config_and_sample_reject_bools():
         tiny_vae().sample(2, generator="seed")
 
 
-# --- widgets.Explorer --------------------------------------------------------------------------------
+# --- live.LiveExplorer and live.Slider -----------------------------------------------------------------
 
 
-class Recorder:
-    def __init__(self):
-        self.calls = []
-
-    def __call__(self, **values):
-        self.calls.append(values)
-        return plt.figure()
-
-
-@pytest.mark.parametrize("params,error,match", [
-    ([("s", [1, 2])], TypeError, "^params must be a dict"),
-    ({"s": []}, ValueError, r"^params\['s'\] must hold at least two values, got \[\]"),
-    ({"s": [1.0, NAN]}, ValueError, r"^params\['s'\] must hold finite numbers"),
-    ({"s": [1.0, INF]}, ValueError, r"^params\['s'\] must hold finite numbers"),
-    ({"s": ["1", "2"]}, TypeError, r"^params\['s'\] must hold real numbers"),
-    ({"s": [True, False]}, TypeError, r"^params\['s'\] must hold real numbers"),
-    ({"s": [torch.tensor(1.0), torch.tensor(2.0)]}, TypeError, r"^params\['s'\] must hold real numbers"),
-    ({"s": "12"}, TypeError, r"^params\['s'\] must be a list of numbers, got str"),
-    ({"s": 3.0}, TypeError, r"^params\['s'\] must be a list of numbers, got float"),
-    ({"s": [1.0, 2.0, 1.0]}, ValueError, r"^params\['s'\] repeats a value"),
-    ({1: [1.0, 2.0]}, TypeError, "^params keys must be str"),
-    ({"a b": [1.0, 2.0]}, ValueError, "^params keys must be argument names of draw"),
+@pytest.mark.parametrize("kwargs,error,match", [
+    ({"key": "a b"}, ValueError, "^key must be an identifier"),
+    ({"label": ""}, TypeError, "^label must be a non-empty str"),
+    ({"lo": NAN}, ValueError, "^lo must be a finite number"),
+    ({"hi": INF}, ValueError, "^hi must be a finite number"),
+    ({"lo": "0"}, TypeError, "^lo must be a number"),
+    ({"lo": 2.0}, ValueError, "^slider 's': lo must be below hi, got lo=2, hi=1"),
+    ({"value": 3.0}, ValueError, r"^slider 's': value must lie in \[lo, hi\] = \[-1, 1\], got 3"),
+    ({"log": True}, ValueError, "^slider 's': a log slider needs lo > 0, got -1"),
+    ({"ticks": (0.0, 5.0)}, ValueError, r"^slider 's': ticks must lie in \[-1, 1\], got \[5.0\]"),
+    ({"ticks": (0.0,), "tick_labels": ("a", "b")}, ValueError, r"^slider 's': tick_labels must name every tick \(1\)"),
+    ({"digits": -1}, ValueError, "^slider 's': digits must be a non-negative int or None"),
 ])
-def test_explorer_validates_params_at_construction(params, error, match):
-    draw = Recorder()
+def test_slider_names_what_is_wrong(kwargs, error, match):
+    args = {"key": "s", "label": "s", "lo": -1.0, "hi": 1.0, "value": 0.0, **kwargs}
     with pytest.raises(error, match=match):
-        Explorer("x", draw, params)
-    assert draw.calls == []  # nothing was drawn: no NaN frame, no raw error from a frame
+        live.Slider(**args)
 
 
-@pytest.mark.parametrize("labels,error,match", [
-    (["s"], TypeError, "^labels must be a dict"),
-    ({"t": "tee"}, ValueError, r"^labels names 't', which is not a slider; the sliders are \['s'\]"),
-    ({"s": 3}, TypeError, r"^labels\['s'\] must be a str, got int"),
-    ({"s": None}, TypeError, r"^labels\['s'\] must be a str, got NoneType"),
-])
-def test_explorer_validates_labels_at_construction(labels, error, match):
-    with pytest.raises(error, match=match):
-        Explorer("x", Recorder(), {"s": [1.0, 2.0]}, labels=labels)
-
-
-def test_explorer_validates_name_draw_and_dpi():
+def test_live_explorer_validates_name_kind_sliders_data_and_description():
+    s = live.Slider("s", "s", 0.0, 1.0, 0.5)
+    ok = {"description": "what it shows"}
     with pytest.raises(ValueError, match="^name must be lowercase-hyphen"):
-        Explorer(3, Recorder(), {"s": [1.0, 2.0]})
-    with pytest.raises(TypeError, match="^draw must be a callable"):
-        Explorer("x", None, {"s": [1.0, 2.0]})
-    for dpi in (0, 72.0, True):
-        with pytest.raises(ValueError, match="^dpi must be a positive integer"):
-            Explorer("x", Recorder(), {"s": [1.0, 2.0]}, dpi=dpi)
+        live.LiveExplorer("Bad Name", "kl-gaussians", [s], {}, **ok)
+    with pytest.raises(ValueError, match="^kind must be one of"):
+        live.LiveExplorer("x", "histogram", [s], {}, **ok)
+    with pytest.raises(TypeError, match="^sliders must be a non-empty list of Slider"):
+        live.LiveExplorer("x", "kl-gaussians", [], {}, **ok)
+    with pytest.raises(ValueError, match=r"^sliders repeat a key: \['s', 's'\]"):
+        live.LiveExplorer("x", "kl-gaussians", [s, s], {}, **ok)
+    with pytest.raises(ValueError, match="^description must say what the figure shows"):
+        live.LiveExplorer("x", "kl-gaussians", [s], {}, description=" ")
+    with pytest.raises(TypeError, match="^data must be a dict, got list"):
+        live.LiveExplorer("x", "kl-gaussians", [s], [], **ok)
+    with pytest.raises(ValueError, match="Out of range float values are not JSON compliant"):
+        live.LiveExplorer("x", "kl-gaussians", [s], {"y_max": NAN}, **ok)
 
 
-def test_explorer_still_takes_ints_tuples_and_ranges():
-    e = Explorer("x", Recorder(), {"s": (1, 2), "t": range(3)}, labels={"s": "ess"})
-    assert e.params == {"s": [1.0, 2.0], "t": [0.0, 1.0, 2.0]} and e.labels == {"s": "ess", "t": "t"}
+def test_seeded_noise_and_export_name_their_arguments():
+    with pytest.raises(ValueError, match=r"^seed must be an integer in \[0, 2\*\*32\)"):
+        live.seeded_uniform(3, -1)
+    with pytest.raises(ValueError, match="^dim must be a positive integer"):
+        live.seeded_normal(3, 0, 0)
+    with pytest.raises(TypeError, match="^mlp must be an nn.Sequential"):
+        live.export_mlp(torch.nn.Linear(2, 2))
+    with pytest.raises(ValueError, match="^mlp layer 1 is Tanh; only ReLU may follow a Linear"):
+        live.export_mlp(torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.Tanh(), torch.nn.Linear(2, 2)))
+    with pytest.raises(ValueError, match="^output must be 'sigmoid' or 'identity'"):
+        live.export_mlp(torch.nn.Sequential(torch.nn.Linear(2, 2)), output="tanh")
+    bad = torch.nn.Sequential(torch.nn.Linear(2, 2))
+    with torch.no_grad():
+        bad[0].weight[0, 0] = NAN
+    with pytest.raises(ValueError, match="^mlp layer 0 has non-finite weights"):
+        live.export_mlp(bad)
+    exported = live.export_mlp(torch.nn.Sequential(torch.nn.Linear(2, 3)))
+    with pytest.raises(ValueError, match="^layer 0 takes 2 inputs, got z with 4"):
+        live.exported_forward(exported, torch.zeros(1, 4))
+    with pytest.raises(ValueError, match=r"^z must be a tensor of shape \(B, J\)"):
+        live.exported_forward(exported, torch.zeros(2))
 
 
 # --- plotting ----------------------------------------------------------------------------------------
@@ -515,9 +520,11 @@ def test_gaussian_cross_entropy_term_names_mu_p_and_logvar_p():
         closed_form_kl.gaussian_cross_entropy_term(z, z, z, torch.zeros(4, dtype=F64))
 
 
-def test_kl_gaussians_figure_needs_single_numbers():
-    with pytest.raises(ValueError, match=r"^mu_q must be a single number, got a tensor of shape \(2,\)"):
-        closed_form_kl.kl_gaussians_figure(torch.zeros(2, dtype=F64), 0.0)
+def test_kl_explorer_names_its_numbers():
+    with pytest.raises(ValueError, match="^y_max must be a finite number"):
+        closed_form_kl.kl_explorer(y_max=INF)
+    with pytest.raises(ValueError, match="^y_max must be > 0"):
+        closed_form_kl.kl_explorer(y_max=0.0)
 
 
 @pytest.mark.parametrize("kwargs,name", [({"s_min": -INF}, "s_min"), ({"s_max": NAN}, "s_max"),
@@ -527,31 +534,32 @@ def test_penalty_figure_names_its_numbers(kwargs, name):
         encoder_gaussian.penalty_figure(**kwargs)
 
 
-def test_sample_cloud_draw_names_mu_2_and_the_slider_values():
-    eps = torch.randn(10, 2)
+def test_sample_cloud_explorer_names_its_arguments():
     with pytest.raises(ValueError, match="^mu_2 must be a finite number"):
-        encoder_gaussian.sample_cloud_draw(eps, mu_2=INF)
-    draw = encoder_gaussian.sample_cloud_draw(eps)
-    with pytest.raises(ValueError, match="^logvar_2 must be a finite number"):
-        draw(0.0, 0.0, NAN)
-    with pytest.raises(TypeError, match="^mu_1 must be a number"):
-        draw("0", 0.0, 0.0)
+        encoder_gaussian.sample_cloud_explorer(mu_2=INF)
+    with pytest.raises(ValueError, match="^n must be a positive integer"):
+        encoder_gaussian.sample_cloud_explorer(n=0)
+    with pytest.raises(ValueError, match=r"^seed must be an integer in \[0, 2\*\*32\)"):
+        encoder_gaussian.sample_cloud_explorer(seed=2**32)
 
 
-def test_plane_explorer_draw_checks_its_arguments_and_slider_values():
+def test_plane_explorer_checks_its_arguments():
     torch.manual_seed(0)
     ae = AutoEncoder(ModelConfig(784, 8, 3))
     codes = latent.encode_codes(ae, torch.rand(20, 784))
     plane, labels = latent.principal_plane(codes), torch.arange(20) % 10
     with pytest.raises(ValueError, match=r"^labels must have shape \(20,\), got list"):
-        latent.plane_explorer_draw(ae, plane, codes, labels.tolist())
+        latent.plane_explorer("p", ae, plane, codes, labels.tolist())
     with pytest.raises(TypeError, match="^plane must be a CodePlane"):
-        latent.plane_explorer_draw(ae, (0, 1), codes, labels)
+        latent.plane_explorer("p", ae, (0, 1), codes, labels)
     with pytest.raises(ValueError, match="^max_points must be a positive integer"):
-        latent.plane_explorer_draw(ae, plane, codes, labels, max_points=0)
-    draw = latent.plane_explorer_draw(ae, plane, codes, labels)
-    with pytest.raises(ValueError, match="^b must be a finite number"):  # before: "z contains NaN"
-        draw(0.0, NAN)
+        latent.plane_explorer("p", ae, plane, codes, labels, max_points=0)
+    with pytest.raises(ValueError, match="^grid_limit must be > 0"):
+        latent.plane_explorer("p", ae, plane, codes, labels, grid_limit=-1.0)
+    with pytest.raises(ValueError, match="^limit must be a finite number"):
+        latent.plane_explorer("p", ae, plane, codes, labels, limit=NAN)
+    with pytest.raises(ValueError, match="^explorer must be a latent-plane explorer"):
+        latent.exported_plane_codes(closed_form_kl.kl_explorer(), torch.zeros(1), torch.zeros(1))
 
 
 def test_latent_checks_batch_sizes_generators_and_flags():

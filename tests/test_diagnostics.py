@@ -228,16 +228,22 @@ def test_source_eq8_collapses_the_code_while_the_elbo_uses_it():
     assert counts["elbo"] >= 10 and kls["elbo"] > 3.0
 
 
-def test_spectrum_explorer_frames_count_the_retained_directions():
-    eigenvalues = torch.tensor([5.0, 2.0, 0.5, 0.01], dtype=torch.float64)
-    draw = dg.spectrum_explorer_draw(eigenvalues)
-    assert "2 eigen-directions above $s^2$" in draw(1.0).axes[0].get_title()
-    assert "0 eigen-directions above $s^2$" in draw(392.0).axes[0].get_title()
-    # J caps what a VAE can use: 3 directions above s^2 = 0.1, a VAE with J = 2 units uses at most 2
-    assert "$J$ = 2 units can use at most 2" in dg.spectrum_explorer_draw(eigenvalues, latent_dim=2)(0.1).axes[0].get_title()
+def test_spectrum_explorer_carries_the_spectrum_and_the_marks():
+    eigenvalues = torch.tensor([5.0, 2.0, 0.5, 1e-13, -1e-14], dtype=torch.float64)
+    explorer = dg.spectrum_explorer(eigenvalues, {"D/2": 392.0}, n_show=4, latent_dim=2)
+    d = explorer.data
+    assert d["eigenvalues"] == [5.0, 2.0, 0.5, 0.0, 0.0]  # round-off-sized values are 0 on every machine
+    assert d["n_show"] == 4 and d["latent_dim"] == 2
+    (slider,) = explorer.sliders
+    assert slider.log and 392.0 in slider.ticks and "D/2" in slider.tick_labels
+    # the page counts eigenvalues above s^2 as retained_directions does
+    for s2 in (0.1, 1.0, 392.0):
+        assert sum(v > s2 for v in d["eigenvalues"]) == dg.retained_directions(eigenvalues, s2)
     with pytest.raises(ValueError, match="latent_dim must be a positive integer"):
-        dg.spectrum_explorer_draw(eigenvalues, latent_dim=0)
-    with pytest.raises(ValueError, match="s2 must be a finite positive number"):
-        draw(-1.0)
+        dg.spectrum_explorer(eigenvalues, {}, n_show=4, latent_dim=0)
+    with pytest.raises(ValueError, match="n_show must be an integer in"):
+        dg.spectrum_explorer(eigenvalues, {}, n_show=9)
+    with pytest.raises(ValueError, match="s2_marks\\['x'\\] must be a finite positive number"):
+        dg.spectrum_explorer(eigenvalues, {"x": -1.0}, n_show=4)
     with pytest.raises(ValueError, match="eigenvalues must have shape"):
-        dg.spectrum_explorer_draw(eigenvalues[None])
+        dg.spectrum_explorer(eigenvalues[None], {}, n_show=1)

@@ -6,7 +6,6 @@ Normal samples), closed-form derivatives, or Monte Carlo with a stated tolerance
 """
 from __future__ import annotations
 
-import io
 import math
 
 import matplotlib.pyplot as plt
@@ -16,7 +15,7 @@ import scipy.spatial.distance as ssd
 import scipy.stats as st
 import torch
 from matplotlib.figure import Figure
-from vae_lib.book._blit import DPI
+from vae_lib.book import live
 from torch.distributions import Bernoulli, Normal, kl_divergence
 
 from vae_lib import AutoEncoder, ModelConfig, VAE, reparameterize
@@ -215,18 +214,24 @@ def test_principal_plane_matches_numpy_pca(float64):
     torch.testing.assert_close(plane.project(plane.codes(a, b)), torch.stack([a, b], 1))
 
 
-def test_plane_explorer_draws_the_decoded_plane_code():
+def test_plane_explorer_exports_the_plane_and_the_decoder():
+    torch.manual_seed(0)
     ae = AutoEncoder(SMALL)
     codes = torch.randn(50, 3)
     plane = latent.principal_plane(codes)
-    draw = latent.plane_explorer_draw(ae, plane, codes, torch.arange(50) % 10)
-    fig = draw(1.0, -2.0)
-    assert isinstance(fig, Figure)
-    shown = torch.from_numpy(np.asarray(draw.axes[1].images[0].get_array())).float()
-    expected = latent.decode_images(ae, plane.codes(torch.tensor([1.0]), torch.tensor([-2.0])))[0].reshape(28, 28)
-    torch.testing.assert_close(shown, expected)
+    explorer = latent.plane_explorer("p", ae, plane, codes, torch.arange(50) % 10, max_points=20)
+    a, b = torch.tensor([1.0, -2.0, 0.0]), torch.tensor([-2.0, 0.5, 0.0])
+    # the page's code(a, b) is the plane's, to the 6 decimals exported
+    torch.testing.assert_close(latent.exported_plane_codes(explorer, a, b), plane.codes(a, b).double(), atol=1e-5, rtol=0)
+    assert len(explorer.learned["cloud"]) == 2 * 20 and len(explorer.learned["centroids"]) == 10
+    xy = plane.project(codes)
+    c0 = explorer.learned["centroids"][0]
+    assert c0[0] == 0 and c0[1:] == pytest.approx(xy[torch.arange(50) % 10 == 0].mean(0).tolist(), abs=1e-3)
+    worst, mean = latent.exported_decoder_error(explorer, ae, n=9)
+    assert worst < live.MAX_PIXEL_ERROR and mean < live.MEAN_PIXEL_ERROR
+    assert explorer.data["side"] == 28 and explorer.kind == "latent-plane"
     with pytest.raises(ValueError, match="labels must have shape"):
-        latent.plane_explorer_draw(ae, plane, codes, torch.arange(3))
+        latent.plane_explorer("p", ae, plane, codes, torch.arange(3))
 
 
 # --- chapter 2: reparameterisation and the sample cloud ----------------------------------------
@@ -254,19 +259,11 @@ def test_reparameterisation_gradients_are_closed_form(float64):
     torch.testing.assert_close(dlv, 0.5 * torch.exp(0.5 * logvar.detach()) * eps)  # dz/dlogvar = sigma eps / 2
 
 
-def test_sample_cloud_points_are_mu_plus_sigma_eps():
-    eps = torch.randn(40, 2)
-    draw = eg.sample_cloud_draw(eps, mu_2=0.5)
-    fig = draw(1.0, 0.4, -1.0)
-    assert isinstance(fig, Figure)
-    points = torch.from_numpy(np.asarray(draw.axes.collections[0].get_offsets())).double()
-    sigma = torch.exp(0.5 * torch.tensor([0.4, -1.0], dtype=torch.float64))
-    torch.testing.assert_close(points, torch.tensor([1.0, 0.5], dtype=torch.float64) + sigma * eps.double())
-    q = Normal(torch.tensor([1.0, 0.5]), sigma.float())
-    kl = float(kl_divergence(q, Normal(torch.zeros(2), torch.ones(2))).sum())
-    assert f"{kl:.2f} nats" in draw.axes.get_title()
-    with pytest.raises(ValueError, match=r"eps must have shape \(N, 2\)"):
-        eg.sample_cloud_draw(torch.randn(5, 3))
+def test_sample_cloud_explorer_carries_the_seed_of_its_noise():
+    explorer = eg.sample_cloud_explorer(n=40, seed=7, mu_2=0.5)
+    assert explorer.data == {"n": 40, "seed": 7, "mu_2": 0.5}
+    assert {s.key for s in explorer.sliders} == {"mu_1", "logvar_1", "logvar_2"}
+    assert all(s.lo <= 0.0 <= s.hi and s.value == 0.0 for s in explorer.sliders)  # KL(q || p) = 0 at the start
 
 
 # --- chapter 2: the source's penalty against the two KLs -------------------------------------
@@ -368,29 +365,6 @@ def test_decoder_disagreement_against_a_direct_computation():
     assert latent.decoder_disagreement(a, a, z)["across"] == 0.0
     with pytest.raises(ValueError, match="at least two codes"):
         latent.decoder_disagreement(a, b, z[:1])
-
-
-# --- fast explorer frames ----------------------------------------------------------------------
-
-
-def _pixels(fig: Figure) -> np.ndarray:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=DPI)  # the frames' own resolution: a blitted frame holds exactly those pixels
-    return plt.imread(io.BytesIO(buf.getvalue()))
-
-
-def test_blitted_frames_match_a_full_redraw():
-    eps = torch.randn(100, 2)
-    draw = eg.sample_cloud_draw(eps)
-    frame = _pixels(draw(1.0, 0.5, -1.0))
-    ax = draw.axes
-    for artist in [*ax.collections, *ax.patches, ax.title]:
-        artist.set_animated(False)
-    full = _pixels(ax.figure)
-    assert frame.shape == full.shape  # exactly the original figure's pixels
-    differ = np.abs(frame - full).max(-1) > 0.1
-    assert differ.mean() < 0.01  # the same picture, up to what overlaps the legend
-    assert np.abs(_pixels(draw(-1.0, 0.5, -1.0)) - frame).max() > 0.5  # and frames do change
 
 
 # --- diagrams -------------------------------------------------------------------------------------

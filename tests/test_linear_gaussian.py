@@ -255,10 +255,18 @@ def test_gap_explorer_frames_split_log_evidence_into_elbo_and_kl():
     model = lg.LinearGaussian.random(2, 5, noise_variance=0.25, generator=g)
     _, x = model.sample(1, generator=g)
     mu, logvar = model.mean_field_optimum(x[0])
-    draw = br.gap_explorer_draw(model, x[0], mu, logvar)
-    title = draw(0.3, -0.75).axes[1].get_title()
-    elbo = model.elbo(x[0], mu + torch.tensor([0.3, 0.0], dtype=torch.float64), lg.diag_cov(logvar - 0.75)).item()
-    kl = model.log_evidence(x[0]).item() - elbo
-    assert title == f"$\\mathcal{{L}}$ = {elbo:.2f}\n$D_{{\\mathrm{{KL}}}}$ = {kl:.2f}"
+    explorer = br.gap_explorer(model, x[0], mu, logvar)
+    d = explorer.data
+    post_mean, post_cov = model.posterior(x[0])
+    assert d["post_mean"] == pytest.approx(post_mean.tolist(), rel=1e-11)
+    assert d["post_cov"] == pytest.approx([post_cov[0, 0].item(), post_cov[0, 1].item(), post_cov[1, 1].item()], rel=1e-11)
+    assert d["log_px"] == pytest.approx(model.log_evidence(x[0]).item(), rel=1e-11)
+    # what the page computes, log p(x) - KL(q || p(z|x)) in closed form, is the model's ELBO
+    q_mu, q_cov = mu + torch.tensor([0.3, 0.0], dtype=torch.float64), lg.diag_cov(logvar - 0.75)
+    kl = torch.distributions.kl_divergence(torch.distributions.MultivariateNormal(q_mu, q_cov),
+                                           torch.distributions.MultivariateNormal(post_mean, post_cov))
+    assert d["log_px"] - kl.item() == pytest.approx(model.elbo(x[0], q_mu, q_cov).item(), abs=1e-9)
+    worst = -model.elbo(x[0], mu + torch.tensor([0.6, 0.0], dtype=torch.float64), lg.diag_cov(logvar - 1.5)).item()
+    assert d["y_max"] >= worst  # the bar's axis holds every q of the sliders
     with pytest.raises(ValueError, match="mu and logvar must have shape"):
-        br.gap_explorer_draw(model, x[0], mu[:1], logvar[:1])
+        br.gap_explorer(model, x[0], mu[:1], logvar[:1])

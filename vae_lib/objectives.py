@@ -21,7 +21,6 @@ from torch import Tensor
 
 from ._checks import (
     check_choice,
-    check_nonnegative,
     check_positive_int,
     check_positive_number,
     check_reduction,

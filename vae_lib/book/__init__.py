@@ -12,7 +12,9 @@ Two kinds of number reach the prose (see CONTRIBUTING.md, "Exact results and cla
 """
 from __future__ import annotations
 
+import base64
 import copy
+import io
 import math
 import numbers
 import os
@@ -22,7 +24,7 @@ import matplotlib
 import torch
 
 from ..training import choose_device, seed_everything, set_threads
-from . import widgets  # the explorers: vae_lib.book.widgets.Explorer
+from . import live  # the explorers: vae_lib.book.live.LiveExplorer, computed in the page
 
 REPOSITORY_URL = "https://github.com/variational-book/vi-book"  # must match _config.yml (a test checks)
 GLUE_PREFIX = "application/papermill.record/"  # myst-nb's prefix for glued values that are not displayed
@@ -61,19 +63,50 @@ def setup(seed: int = 0, device: str = "auto") -> torch.device:
 FIGURE_PIXEL_DENSITY = 2  # rendered pixels per displayed pixel of a static figure
 
 
+FIGURE_COLOURS = 256  # a static figure is stored as a palette PNG: line art and digits need no more, at 1/2.5 the bytes
+
+
 def _inline_retina() -> None:
     """In a notebook kernel, show figures as 'retina' PNGs: rendered at 2 x figure.dpi, displayed at 1 x
-    (the output's width/height metadata, which Jupyter and myst-nb honour), so the page layout is unchanged."""
+    (the output's width/height metadata, which Jupyter and myst-nb honour), so the page layout is unchanged.
+    Each is then stored with a palette of :data:`FIGURE_COLOURS` colours (:func:`palette_png`)."""
     try:
         from IPython import get_ipython
+        from matplotlib.figure import Figure
         from matplotlib_inline.backend_inline import InlineBackend, set_matplotlib_formats
     except ImportError:  # plain Python: nothing is displayed inline
         return
-    if get_ipython() is None:
+    shell = get_ipython()
+    if shell is None:
         return
-    # the backend re-selects InlineBackend.figure_formats when pyplot first loads it: set both
+    import matplotlib.pyplot  # noqa: F401  loading pyplot selects the inline formats: done first, so ours stay
     InlineBackend.instance().figure_formats = {"retina"}
     set_matplotlib_formats("retina")
+    formatter = shell.display_formatter.formatters["image/png"]
+    retina = formatter.lookup_by_type(Figure)
+
+    def compact(fig):
+        out = retina(fig)
+        if out is None:  # an empty figure shows nothing
+            return None
+        data, metadata = out if isinstance(out, tuple) else (out, None)
+        smaller = palette_png(base64.b64decode(data) if isinstance(data, str) else data)
+        smaller = base64.b64encode(smaller).decode("ascii") if isinstance(data, str) else smaller
+        return smaller if metadata is None else (smaller, metadata)
+
+    formatter.for_type(Figure, compact)
+
+
+def palette_png(png: bytes, colours: int = FIGURE_COLOURS) -> bytes:
+    """A PNG re-encoded with a palette of at most ``colours`` colours, without dithering (flat colours stay flat)."""
+    from PIL import Image
+
+    image = Image.open(io.BytesIO(png))
+    if image.mode in ("RGBA", "LA") and image.getextrema()[-1][0] < 255:  # keep transparency as it is
+        return png
+    buffer = io.BytesIO()
+    image.convert("RGB").quantize(colours, dither=Image.Dither.NONE).save(buffer, format="png", optimize=True)
+    return buffer.getvalue()
 
 
 def _display(name: str, value, extra_metadata: dict | None = None) -> None:

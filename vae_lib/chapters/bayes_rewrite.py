@@ -12,7 +12,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from .._checks import check_tensor
+from .._checks import check_finite_number, check_tensor
+from ..book.live import LiveExplorer, Slider
 from .linear_gaussian import (
     LinearGaussian,
     diag_cov,
@@ -99,52 +100,43 @@ def rewrite_chain_contributions(model: LinearGaussian, x: Tensor, mean: Tensor, 
 
 
 
-def gap_explorer_draw(model: LinearGaussian, x: Tensor, mu: Tensor, logvar: Tensor, window: float = 3.5):
-    """The elbo-gap explorer's frames: ``draw(shift, log_scale)`` moves the diagonal q = N(mu, diag exp(logvar))
-    (J = 2) by ``shift`` along z_1 and ``log_scale`` in both log-variances, and shows q against the exact
-    posterior and log p(x) split into the ELBO and KL(q || p(z|x)) (eq. evidence-decomposition).
+def gap_explorer(model: LinearGaussian, x: Tensor, mu: Tensor, logvar: Tensor, window: float = 3.5,
+                 shift_range: float = 0.6, scale_range: float = 1.5) -> LiveExplorer:
+    """Chapter 4's explorer: a diagonal q = N(mu + (shift, 0), diag exp(logvar + log_scale)) (J = 2)
+    against the exact posterior, and -log p(x) and KL(q || p(z|x)) stacked into -ELBO.
 
-    The posterior is drawn on a square of +-``window`` posterior standard deviations, computed once.
+    The page computes the ELBO as ``log p(x) - KL(q || p(z|x))`` (eq. evidence-decomposition), the KL
+    between two Gaussians in closed form; :meth:`LinearGaussian.elbo` is the same number (the browser
+    test compares them). Contours are drawn at 0.5 to 2.5 (posterior) and 0.5 to 2 (q) Mahalanobis radii,
+    on a square of +-``window`` posterior standard deviations.
     """
-    import matplotlib.pyplot as plt
-
     _check_model(model)
     check_tensor("x", x)
     check_tensor("mu", mu)
     check_tensor("logvar", logvar)
     if mu.shape != (2,) or logvar.shape != (2,):
         raise ValueError(f"mu and logvar must have shape (2,), got {tuple(mu.shape)} and {tuple(logvar.shape)}")
+    for name, v in (("window", window), ("shift_range", shift_range), ("scale_range", scale_range)):
+        if check_finite_number(name, v) <= 0:
+            raise ValueError(f"{name} must be > 0, got {v}")
     post_mean, post_cov = model.posterior(x)
-    half = window * post_cov.diagonal().sqrt().max()
-    f64 = dict(dtype=mu.dtype, device=mu.device)
-    grid_1 = torch.linspace(post_mean[0] - half, post_mean[0] + half, 81, **f64)
-    grid_2 = torch.linspace(post_mean[1] - half, post_mean[1] + half, 81, **f64)
-    zz = torch.stack(torch.meshgrid(grid_1, grid_2, indexing="ij"), -1)
-    post_density = model.log_posterior(x, zz).exp().cpu()  # drawn in every frame: computed once
-    g1, g2, lpx = grid_1.cpu(), grid_2.cpu(), model.log_evidence(x).item()
+    log_px = model.log_evidence(x).item()
+    # the bar's scale: the worst q of the sliders' box (the KL is convex in the shift and in log_scale)
+    worst = max(-model.elbo(x, mu + torch.tensor([a, 0.0], dtype=mu.dtype, device=mu.device), diag_cov(logvar + c)).item()
+                for a in (-shift_range, shift_range) for c in (-scale_range, scale_range))
+    exact = lambda t: [float(f"{v:.12g}") for v in t.reshape(-1).tolist()]  # noqa: E731  float64 to 12 digits
+    data = {"post_mean": exact(post_mean), "post_cov": exact(post_cov.reshape(-1)[[0, 1, 3]]),
+            "log_px": float(f"{log_px:.12g}"), "mu": exact(mu), "logvar": exact(logvar), "window": window,
+            "levels": [2.5, 2.0, 1.5, 1.0, 0.5], "q_levels": [0.5, 1.0, 1.5, 2.0],
+            "y_max": float(f"{1.05 * max(worst, -log_px + 12):.4g}")}
+    sliders = [Slider("shift", "shift of μ₁", -shift_range, shift_range, 0.0, ticks=(-shift_range, 0.0, shift_range)),
+               Slider("log_scale", "change of v = log σ²", -scale_range, scale_range, 0.0,
+                      ticks=(-scale_range, 0.0, scale_range))]
+    return LiveExplorer("elbo-gap", "elbo-gap", sliders, data,
+                        description="Left: the exact posterior p(z | x) as filled contours and the diagonal q as red "
+                                    "contours. Right: a bar of -log p(x) with KL(q || p(z | x)) stacked on top, "
+                                    "their sum being minus the ELBO.")
 
-    def draw(shift: float, log_scale: float):
-        q_mu = mu + torch.tensor([float(shift), 0.0], **f64)
-        q_cov = diag_cov(logvar + float(log_scale))
-        elbo_q = model.elbo(x, q_mu, q_cov).item()
-        fig, (ax, bx) = plt.subplots(1, 2, figsize=(5.6, 3.4), gridspec_kw={"width_ratios": [2.2, 1]})
-        ax.contourf(g1, g2, post_density.T, levels=8, cmap="Blues")
-        ax.contour(g1, g2, gaussian_log_density(zz, q_mu, q_cov).exp().cpu().T, levels=5, colors="tab:red",
-                   linewidths=1)
-        ax.set(xlabel="$z_1$", ylabel="$z_2$", title="$p(z \\mid x)$ (filled) and $q$ (red)", aspect="equal")
-        # the loss -ELBO = -log p(x) + KL (eq. evidence-decomposition) stacked from 0: both parts are >= 0
-        # here (log p(x) < 0 for chapter 4's model), the first is the same for every q, and only the second moves
-        kl = lpx - elbo_q
-        bx.bar(0, -lpx, color="0.6", label="$-\\log p(x)$")
-        bx.bar(0, kl, bottom=-lpx, color="tab:red", label="$D_{\\mathrm{KL}}(q \\,\\Vert\\, p(z \\mid x))$")
-        bx.set(xticks=[], ylim=(min(0, -lpx), max(-lpx + 12, 1.05 * -elbo_q)),
-               ylabel="$-\\mathcal{L}$ (nats, from 0)",
-               title=f"$\\mathcal{{L}}$ = {elbo_q:.2f}\n$D_{{\\mathrm{{KL}}}}$ = {kl:.2f}")
-        bx.legend(loc="upper center", bbox_to_anchor=(0.5, -0.02), fontsize=7, frameon=False)
-        fig.subplots_adjust(left=0.11, right=0.97, bottom=0.2, top=0.84, wspace=0.5)
-        return fig
-
-    return draw
 
 __all__ = [
-    "gap_explorer_draw","REWRITE_LINES", "rewrite_chain_closed_form", "rewrite_chain_contributions"]
+    "gap_explorer", "REWRITE_LINES", "rewrite_chain_closed_form", "rewrite_chain_contributions"]

@@ -1,5 +1,5 @@
 """The Gaussian pieces of the KL chapters: the two terms of the closed form, Monte Carlo
-estimates with their standard errors, and two figures.
+estimates with their standard errors, a figure and chapter 3's explorer.
 
 Introduced in chapter 3 (the KL explorer, Monte Carlo checks) and chapter 5 (the
 terms of source Eq. (6), the per-unit KL map). The closed-form KLs themselves
@@ -17,11 +17,11 @@ import matplotlib.pyplot as plt
 from matplotlib.colors import BoundaryNorm
 import torch
 from matplotlib.axes import Axes
-from matplotlib.figure import Figure
 from torch import Tensor
 
 from .._checks import check_finite_number, check_tensor
-from ..objectives import (LOG_2PI, MCEstimate, _as_tensor, kl_diag_gaussian_to_standard_normal, kl_diag_gaussians,
+from ..book.live import LiveExplorer, Slider
+from ..objectives import (LOG_2PI, MCEstimate, kl_diag_gaussian_to_standard_normal,
                           mc_estimate, normal_log_prob)
 
 
@@ -76,41 +76,31 @@ def gaussian_cross_entropy_term(mu: Tensor, logvar: Tensor, mu_p: Tensor | None 
 # --- Figures ---------------------------------------------------------------------------
 
 
-def kl_gaussians_figure(mu_q: float, logvar_q: float, mu_p: float = 0.0, logvar_p: float = 0.0,
-                        y_max: float = 1.9) -> Figure:
-    """The KL explorer's frame: densities of q and p, with both KL directions in the title.
+def kl_explorer(mu_range: tuple[float, float] = (-2.0, 2.0), logvar_range: tuple[float, float] = (-3.0, 3.0),
+                mu_p: float = 0.0, logvar_p: float = 0.0, y_max: float = 1.9) -> LiveExplorer:
+    """Chapter 3's explorer: q = N(mu, e^v) against a fixed p = N(mu_p, e^logvar_p), both KLs in the title.
 
-    The density axis is ``[0, y_max]`` in every frame, so heights compare across frames; the
-    default holds the narrowest q of chapter 3's explorer (log-variance -3: peak 1.79).
-
-    The KLs come from the closed form :func:`vae_lib.objectives.kl_diag_gaussians`
-    (eq. kl-two-gaussians) with J = 1.
+    The page evaluates eq. kl-two-gaussians (J = 1), the formula of
+    :func:`vae_lib.objectives.kl_diag_gaussians`, at every slider position. The density
+    axis is ``[0, y_max]`` throughout, so heights compare; the default holds the narrowest
+    q of the default range (log-variance -3: peak 1.79).
     """
-    named = (("mu_q", mu_q), ("logvar_q", logvar_q), ("mu_p", mu_p), ("logvar_p", logvar_p))
-    for n, v in named:
-        if _as_tensor(n, v).numel() != 1:
-            raise ValueError(f"{n} must be a single number, got a tensor of shape {tuple(v.shape)}")
-    args = [_as_tensor(n, v).reshape(1) for n, v in named]
-    mq, lq, mp, lp = (a.to(torch.float64) for a in args)
-    kl_qp = float(kl_diag_gaussians(mq, lq, mp, lp))
-    kl_pq = float(kl_diag_gaussians(mp, lp, mq, lq))
-    x = torch.linspace(-6.0, 6.0, 301, dtype=torch.float64)
-    q, p = normal_log_prob(x, mq, lq).exp().numpy(), normal_log_prob(x, mp, lp).exp().numpy()
-    x = x.numpy()
-    fig, ax = plt.subplots(figsize=(5, 3.2))
-    ax.plot(x, p, color="black", label="$p$ (fixed)")
-    ax.plot(x, q, color="tab:orange", label="$q$")
-    ax.fill_between(x, q, alpha=0.25, color="tab:orange")
-    # few, fixed ticks: this figure is drawn once per explorer frame, and tick layout dominates its cost
-    ax.set(xlim=(-6, 6), ylim=(0, y_max), xticks=[-6, -3, 0, 3, 6],
-           yticks=[t for t in (0.0, 0.5, 1.0, 1.5, 2.0) if t <= y_max])
-    ax.set_xlabel("$z$")
-    ax.set_ylabel("density")
-    dkl = "D_{\\mathrm{KL}}"
-    ax.set_title(f"${dkl}(q \\Vert p)$ = {kl_qp:.3f}    ${dkl}(p \\Vert q)$ = {kl_pq:.3f}", fontsize=10)
-    ax.legend(loc="upper right", frameon=False)
-    fig.subplots_adjust(left=0.13, right=0.97, bottom=0.15, top=0.9)  # fixed layout: cheaper than tight_layout
-    return fig
+    for name, v in (("mu_p", mu_p), ("logvar_p", logvar_p), ("y_max", y_max)):
+        check_finite_number(name, v)
+    if y_max <= 0:
+        raise ValueError(f"y_max must be > 0, got {y_max}")
+    sliders = [Slider("mu_q", "mean μ of q", *mu_range, value=0.0, ticks=_integer_ticks(mu_range)),
+               Slider("logvar_q", "log-variance v = log σ² of q", *logvar_range, value=0.0,
+                      ticks=_integer_ticks(logvar_range))]
+    data = {"mu_p": float(mu_p), "logvar_p": float(logvar_p), "y_max": float(y_max), "n_points": 301}
+    return LiveExplorer("kl-two-gaussians-explorer", "kl-gaussians", sliders, data,
+                        description="Densities of the fixed Gaussian p and of q over z, with the KL divergence in "
+                                    "both directions, D(q || p) and D(p || q), in the title.")
+
+
+def _integer_ticks(bounds: tuple[float, float]) -> tuple[float, ...]:
+    lo, hi = bounds
+    return tuple(float(t) for t in range(math.ceil(lo), math.floor(hi) + 1))
 
 
 def kl_per_unit_grid(mu_max: float = 3.0, logvar_min: float = -4.0, logvar_max: float = 4.0,
@@ -163,7 +153,7 @@ __all__ = [
     "MCEstimate",
     "gaussian_cross_entropy_term",
     "gaussian_entropy_term",
-    "kl_gaussians_figure",
+    "kl_explorer",
     "kl_per_unit_contour",
     "kl_per_unit_grid",
     "mc_estimate",

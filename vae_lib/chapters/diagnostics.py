@@ -28,6 +28,7 @@ import torch
 from torch import Tensor
 
 from .._checks import check_positive_number, check_same, check_tensor
+from ..book.live import LiveExplorer, Slider
 from ..objectives import LOG_2PI
 from ..models import VAE, reparameterize
 
@@ -194,49 +195,41 @@ def retained_directions(eigenvalues: Tensor, variance: float) -> int:
     return int((ppca_optimal_scale(eigenvalues, variance) > 0).sum())
 
 
-def spectrum_explorer_draw(eigenvalues: Tensor, n_show: int = 300, latent_dim: int = 20):
-    """The decoder-variance explorer's frames: ``draw(s2)`` plots the first ``n_show`` eigenvalues (D,) of the
-    data covariance, encoded (``lambda_i > s^2``) or collapsed, with the line ``s^2`` (eq. ppca-optimal-scale).
+def spectrum_explorer(eigenvalues: Tensor, s2_marks: dict[str, float], n_show: int = 300,
+                      latent_dim: int = 20, s2_range: tuple[float, float] = (0.01, 1000.0)) -> LiveExplorer:
+    """Chapter 6's explorer: the first ``n_show`` eigenvalues (D,) of the data covariance against s^2.
 
-    The title counts the eigen-directions above s^2 and how many of them a VAE with ``latent_dim``
-    (J) units could use: a linear decoder keeps at most J of them."""
-    import matplotlib.pyplot as plt
-    from matplotlib.ticker import NullLocator
-
+    Eigenvalues above the decoder variance s^2 are the directions a linear decoder encodes
+    (eq. ppca-optimal-scale); the title counts them (:func:`retained_directions`, over all D) and
+    how many a VAE with ``latent_dim`` (J) units could use. The slider is log-spaced over
+    ``s2_range``; ``s2_marks`` names values to mark on it (e.g. ``{"D/2": 392.0}``) besides the decades.
+    """
     check_tensor("eigenvalues", eigenvalues)
     if eigenvalues.dim() != 1:
         raise ValueError(f"eigenvalues must have shape (D,), got {tuple(eigenvalues.shape)}")
-    if not isinstance(n_show, int) or isinstance(n_show, bool) or n_show < 1:
-        raise ValueError(f"n_show must be a positive integer, got {n_show!r}")
+    if not isinstance(n_show, int) or isinstance(n_show, bool) or not 1 <= n_show <= len(eigenvalues):
+        raise ValueError(f"n_show must be an integer in [1, {len(eigenvalues)}], got {n_show!r}")
     if not isinstance(latent_dim, int) or isinstance(latent_dim, bool) or latent_dim < 1:
         raise ValueError(f"latent_dim must be a positive integer, got {latent_dim!r}")
-    shown = eigenvalues[:n_show].cpu()
-    k_axis = torch.arange(1, len(shown) + 1)
-
-    def draw(s2: float):
-        s2 = check_positive_number("s2", s2)
-        fig, ax = plt.subplots(figsize=(5, 3.2))
-        fig.subplots_adjust(left=0.15, right=0.97, bottom=0.15, top=0.84)  # fixed layout: frames render fast
-        keep = shown > s2
-        ax.plot(k_axis[keep], shown[keep], ".", ms=4, color="C0", label="encoded: $\\lambda_i > s^2$")
-        ax.plot(k_axis[~keep], shown[~keep], ".", ms=4, color="0.7", label="collapsed")
-        ax.axhline(s2, color="C3", lw=1.2, label="$s^2$")
-        ax.set_yscale("log")
-        ax.yaxis.set_minor_locator(NullLocator())
-        ax.set_ylim(1e-3, 1e4)  # a decade above the largest s^2 (392) for the legend
-        above = retained_directions(eigenvalues, s2)
-        ax.set(xlabel="eigenvalue index $i$", ylabel="data variance $\\lambda_i$")
-        ax.set_title(f"$s^2$ = {s2:g}: {above} eigen-directions above $s^2$;\n"
-                     f"a VAE with $J$ = {latent_dim} units can use at most {min(above, latent_dim)}", fontsize=9)
-        # one row along the top, above every frame's s^2 line and every eigenvalue (the largest is ~5)
-        ax.legend(loc="upper center", ncol=3, fontsize=8, handlelength=1.2, columnspacing=1.0)
-        return fig
-
-    return draw
+    if not isinstance(s2_marks, dict):
+        raise TypeError(f"s2_marks must be a dict of label -> s^2, got {type(s2_marks).__name__}")
+    lo, hi = s2_range
+    decades = [10.0**e for e in range(math.ceil(math.log10(lo)), math.floor(math.log10(hi)) + 1)]
+    marks = {label: check_positive_number(f"s2_marks[{label!r}]", v) for label, v in s2_marks.items()}
+    ticks = sorted([(t, f"{t:g}") for t in decades] + [(v, k) for k, v in marks.items()])
+    # 6 significant digits; round-off-sized values (a constant pixel's variance) are 0, the same on every machine
+    values = [0.0 if abs(v) < 1e-9 else float(f"{v:.6g}") for v in eigenvalues.double().cpu().tolist()]
+    slider = Slider("s2", "s²", lo, hi, 1.0, ticks=tuple(t for t, _ in ticks), log=True,
+                    tick_labels=tuple(label for _, label in ticks))
+    return LiveExplorer("decoder-variance", "decoder-variance", [slider],
+                        {"eigenvalues": values, "n_show": n_show, "latent_dim": latent_dim},
+                        description=f"The first {n_show} eigenvalues of the data covariance on a log scale, those "
+                                    "above the decoder variance s^2 in blue and the rest grey, with the line s^2; "
+                                    "the title counts the directions above it.")
 
 
 __all__ = [
-    "spectrum_explorer_draw",
+    "spectrum_explorer",
     "ACTIVITY_THRESHOLD",
     "active_units",
     "data_spectrum",

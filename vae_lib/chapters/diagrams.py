@@ -12,7 +12,6 @@ Introduced in chapter 1 (the auto-encoder; the VAE diagram in chapter 2).
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
-import torch
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.patches import Circle, FancyArrowPatch, FancyBboxPatch, Polygon

@@ -16,60 +16,34 @@ from typing import Callable
 import matplotlib.pyplot as plt
 import torch
 from matplotlib.figure import Figure
-from matplotlib.patches import Circle, Ellipse
 from torch import Tensor
 
-from ..book._blit import DPI, BlitFigure
-from .._checks import check_finite_number, check_tensor
+from ..book import live
+from ..book.live import LiveExplorer, Slider
+from .._checks import check_finite_number, check_positive_int, check_tensor
 from ..objectives import kl_diag_gaussian_to_standard_normal, kl_logstd_to_standard_normal, source_penalty
 
 # --- The reparameterised sample cloud (chapter 2) --------------------------------------
 
 
-def sample_cloud_draw(eps: Tensor, mu_2: float = 0.0) -> Callable[..., Figure]:
-    """A ``draw(mu_1, logvar_1, logvar_2)``: the samples ``z = mu + sigma * eps`` of fixed eps (S, 2).
+def sample_cloud_explorer(n: int = 300, seed: int = 0, mu_2: float = 0.0) -> LiveExplorer:
+    """Chapter 2's explorer: the codes ``z = mu + sigma * eps`` of n fixed noise vectors eps.
 
-    Each point keeps its colour (the angle of its eps) as the sliders move, so
-    the cloud visibly shifts and stretches rather than being redrawn; the
-    contours of N(0, I) at 1 and 2 standard deviations are shown for reference.
-    Frames are pictures rendered at twice their display resolution; ``draw.axes`` is the axes they are drawn from.
+    eps is :func:`vae_lib.book.live.seeded_normal` ``(n, 2, seed)``, drawn identically in the page,
+    so the cloud is the same picture everywhere. Each point keeps its colour (the angle of
+    its eps) as the sliders move ``mu_1``, ``v_1 = log sigma_1^2`` and ``v_2``; ``mu_2`` is fixed.
+    The title shows ``KL(q || N(0, I))`` (eq. kl-closed-form).
     """
-    check_tensor("eps", eps)
-    if eps.dim() != 2 or eps.shape[1] != 2:
-        raise ValueError(f"eps must have shape (N, 2), got {tuple(eps.shape)}")
-    check_finite_number("mu_2", mu_2)  # else "mu contains NaN" would come from the KL in every frame
-    eps = eps.detach().double().cpu()
-    hue = torch.atan2(eps[:, 1], eps[:, 0]).numpy()
-    fig = Figure(figsize=(4.4, 3.0), dpi=DPI)  # not a pyplot figure: only the frames are shown
-    ax = fig.subplots()
-    for r in (1, 2):
-        ax.add_patch(Circle((0, 0), r, fill=False, ls="--", color="grey", lw=1))
-    ellipses = [ax.add_patch(Ellipse((0, 0), 1, 1, fill=False, color="black", lw=1.2)) for _ in (1, 2)]
-    points = ax.scatter(eps[:, 0].numpy(), eps[:, 1].numpy(), c=hue, cmap="hsv", s=6)
-    ax.plot([], [], ls="--", color="grey", label="$p(z) = \\mathcal{N}(0, I)$")
-    ax.plot([], [], color="black", label="$q_\\phi(z \\mid x)$")
-    ax.set(xlim=(-6, 6), ylim=(-4, 4), aspect="equal", xlabel="$z_1$", ylabel="$z_2$")
-    ax.legend(loc="upper right", fontsize=8)
-    ax.set_title(" ")
-    fig.subplots_adjust(left=0.12, right=0.98, bottom=0.14, top=0.9)
-    frames = BlitFigure(fig, [points, *ellipses, ax.title])
-
-    def draw(mu_1: float, logvar_1: float, logvar_2: float) -> Figure:
-        for name, v in (("mu_1", mu_1), ("logvar_1", logvar_1), ("logvar_2", logvar_2)):
-            check_finite_number(name, v)
-        mu = torch.tensor([mu_1, mu_2], dtype=torch.float64)
-        logvar = torch.tensor([logvar_1, logvar_2], dtype=torch.float64)
-        sigma = torch.exp(0.5 * logvar)
-        z = mu + sigma * eps  # eq. reparameterisation
-        kl = float(kl_diag_gaussian_to_standard_normal(mu, logvar))
-        points.set_offsets(z.numpy())
-        for r, ellipse in zip((1, 2), ellipses):
-            ellipse.set(center=mu.tolist(), width=2 * r * float(sigma[0]), height=2 * r * float(sigma[1]))
-        ax.set_title(f"$D_{{\\mathrm{{KL}}}}(q \\,\\Vert\\, p)$ = {kl:.2f} nats")
-        return frames.render()
-
-    draw.axes = ax  # type: ignore[attr-defined]  # for tests and for readers who want the live artists
-    return draw
+    check_positive_int("n", n)
+    check_finite_number("mu_2", mu_2)
+    sliders = [Slider("mu_1", "μ₁", -3.0, 3.0, 0.0, ticks=(-3, -2, -1, 0, 1, 2, 3)),
+               Slider("logvar_1", "v₁ = log σ₁²", -3.0, 3.0, 0.0, ticks=(-3, -2, -1, 0, 1, 2, 3)),
+               Slider("logvar_2", "v₂ = log σ₂²", -3.0, 3.0, 0.0, ticks=(-3, -2, -1, 0, 1, 2, 3))]
+    live.seeded_uniform(1, seed)  # checks the seed here, not in the page
+    return LiveExplorer("reparameterised-cloud", "reparameterised-cloud", sliders,
+                        {"n": n, "seed": seed, "mu_2": float(mu_2)},
+                        description=f"{n} samples z = mu + sigma * eps in the (z1, z2) plane, with the contours of "
+                                    "the prior N(0, I) dashed and those of q solid, and KL(q || p) in the title.")
 
 
 # --- The source's penalty and the two KLs --------------------------------------------
@@ -136,4 +110,4 @@ def penalty_figure(s_min: float = -3.0, s_max: float = 2.0, mu: float = 0.0) -> 
     return fig
 
 
-__all__ = ["PENALTIES", "penalty_figure", "penalty_values_and_gradients", "sample_cloud_draw"]
+__all__ = ["PENALTIES", "penalty_figure", "penalty_values_and_gradients", "sample_cloud_explorer"]

@@ -12,14 +12,14 @@ Introduced in chapter 1 (the auto-encoder), and used again in chapter 2.
 from __future__ import annotations
 
 import copy
+import math
 from typing import Callable, NamedTuple
 
-import matplotlib.pyplot as plt
 import torch
-from matplotlib.figure import Figure
 from torch import Tensor, nn
 
-from ..book._blit import DPI, BlitFigure
+from ..book import live
+from ..book.live import LiveExplorer, Slider
 from .._checks import (
     check_choice,
     check_finite_number,
@@ -296,54 +296,73 @@ def principal_plane(z: Tensor) -> CodePlane:
     return CodePlane(mean, v[:2], var[:2].sqrt(), var[:2] / var.sum())
 
 
-def plane_explorer_draw(model: Model, plane: CodePlane, codes: Tensor, labels: Tensor,
-                        title: str = "code", max_points: int = 400) -> Callable[..., Figure]:
-    """A ``draw(a, b)`` for :class:`vae_lib.book.widgets.Explorer`: decode the code at (a, b) of ``plane``.
+def plane_explorer(name: str, model: Model, plane: CodePlane, codes: Tensor, labels: Tensor, title: str = "code",
+                   max_points: int = 400, grid: int = 15, grid_limit: float = 3.0, limit: float = 3.5) -> LiveExplorer:
+    """The latent explorer: ``model``'s decoder, exported (:func:`vae_lib.book.live.export_mlp`), runs in the page.
 
-    Left, the reference ``codes`` (N, J) projected on the plane, each label of
-    ``labels`` (N,) written at the centroid of its codes, and the current point
-    marked; right, its decoded image. Frames are pictures rendered at twice their display resolution; ``draw.axes``
-    holds the two axes they are drawn from.
+    The sliders (or the pointer, over either panel) move a code ``plane.codes(a, b)`` (a, b in standard
+    deviations, within +-``limit``); the page decodes it at once. Left, up to ``max_points`` of the reference
+    ``codes`` (N, J) projected on the plane, each label of ``labels`` (N,) at the centroid of its codes;
+    middle, the decoded image; right, the decoded codes of a ``grid`` x ``grid`` lattice over
+    +-``grid_limit``, the whole plane at once (Kingma & Welling's manifold figure).
     """
     _check_model(model)
     _check_matrix("codes", codes, model.config.latent_dim)
     if not isinstance(plane, CodePlane):
         raise TypeError(f"plane must be a CodePlane (from principal_plane), got {type(plane).__name__}")
     check_positive_int("max_points", max_points)
+    check_positive_int("grid", grid)
     if not isinstance(labels, Tensor) or labels.shape != codes.shape[:1]:
         got = tuple(labels.shape) if isinstance(labels, Tensor) else type(labels).__name__
         raise ValueError(f"labels must have shape ({codes.shape[0]},), got {got}")
+    for key, v in (("grid_limit", grid_limit), ("limit", limit)):
+        if check_finite_number(key, v) <= 0:
+            raise ValueError(f"{key} must be > 0, got {v}")
     keep = torch.linspace(0, codes.shape[0] - 1, min(max_points, codes.shape[0])).long()
-    # drawn once into the frames' background: a light cloud of codes and each label at its centroid
-    xy = plane.project(codes.to(plane.mean.device)).cpu()
+    xy = plane.project(codes.to(plane.mean.device)).double().cpu()
     labels = labels.cpu()
-    cloud = xy[keep].numpy()
-    centroids = {int(k): xy[labels == k].mean(0).tolist() for k in labels.unique()}
+    centroids = [[int(k), *[round(c, 3) for c in xy[labels == k].mean(0).tolist()]] for k in labels.unique()]
+    learned = {
+        "decoder": live.export_mlp(model.decoder, output="sigmoid"),
+        "mean": [round(v, 6) for v in plane.mean.double().cpu().tolist()],
+        # the axes scaled to one standard deviation: code(a, b) = mean + a axes[0] + b axes[1]
+        "axes": [[round(v, 6) for v in (plane.scales[i] * plane.axes[i]).double().cpu().tolist()] for i in (0, 1)],
+        "cloud": [round(v, 3) for v in xy[keep].reshape(-1).tolist()],
+        "centroids": centroids,
+    }
+    side = math.isqrt(model.config.input_dim)
+    if side * side != model.config.input_dim:
+        raise ValueError(f"the decoder's images must be square, got input_dim={model.config.input_dim}")
+    ticks = tuple(float(t) for t in range(-math.floor(limit), math.floor(limit) + 1))
+    sliders = [Slider("a", "axis 1 (std)", -limit, limit, 0.0, ticks=ticks),
+               Slider("b", "axis 2 (std)", -limit, limit, 0.0, ticks=ticks)]
+    return LiveExplorer(name, "latent-plane", sliders,
+                        {"title": title, "side": side, "grid": grid, "grid_limit": grid_limit, "limit": limit},
+                        learned=learned,
+                        description=f"Left: the {title}s of held-out digits on the principal plane, each class "
+                                    "written at its centroid, with the current point marked. Middle: the image the "
+                                    "decoder makes of that point. Right: a grid of decoded points over the plane.")
 
-    fig = Figure(figsize=(5.6, 2.8), dpi=DPI)  # not a pyplot figure: only the frames are shown
-    left, right = fig.subplots(1, 2, width_ratios=(1.25, 1))
-    left.scatter(cloud[:, 0], cloud[:, 1], color="0.75", s=2, linewidths=0, antialiased=False)
-    for k, (u, v) in centroids.items():
-        left.text(u, v, str(k), color=plt.cm.tab10(k % 10), fontsize=11, weight="bold", ha="center", va="center")
-    (marker,) = left.plot([0], [0], marker="+", color="black", markersize=14, markeredgewidth=2)
-    left.set(xlim=(-3.5, 3.5), ylim=(-3.5, 3.5), xlabel="axis 1 (std)", ylabel="axis 2 (std)",
-             title=f"{title}s, principal plane")
-    image = right.imshow(torch.zeros(28, 28).numpy(), cmap="gray_r", vmin=0, vmax=1, interpolation="nearest")
-    right.set(xticks=[], yticks=[], title=" ")
-    fig.subplots_adjust(left=0.11, right=0.98, bottom=0.16, top=0.9, wspace=0.25)
-    frames = BlitFigure(fig, [marker, image, *right.spines.values(), right.title])  # spines over the image
 
-    def draw(a: float, b: float) -> Figure:
-        check_finite_number("a", a)  # else "z contains NaN" from the decoder
-        check_finite_number("b", b)
-        z = plane.codes(torch.tensor([a], dtype=plane.mean.dtype), torch.tensor([b], dtype=plane.mean.dtype))
-        image.set_data(decode_images(model, z.to(model.device))[0].reshape(28, 28).cpu().numpy())
-        marker.set_data([a], [b])
-        right.set_title(f"decoded {title} ({a:g}, {b:g})")
-        return frames.render()
+def exported_decoder_error(explorer: LiveExplorer, model: Model, n: int = 29) -> tuple[float, float]:
+    """How far the page's decoder (int8 weights) is from ``model``'s: the largest and the mean absolute pixel
+    difference over an n x n lattice covering the explorer's sliders."""
+    check_positive_int("n", n)
+    side = torch.linspace(-explorer.data["limit"], explorer.data["limit"], n, dtype=torch.float64)
+    a, b = torch.meshgrid(side, side, indexing="ij")
+    z = exported_plane_codes(explorer, a.reshape(-1), b.reshape(-1))
+    page = live.exported_forward(explorer.learned["decoder"], z)
+    error = (page - decode_images(model, z.to(model.device, torch.float32)).double().cpu()).abs()
+    return error.max().item(), error.mean().item()
 
-    draw.axes = (left, right)  # type: ignore[attr-defined]  # for tests and for readers
-    return draw
+
+def exported_plane_codes(explorer: LiveExplorer, a: Tensor, b: Tensor) -> Tensor:
+    """The codes (N, J) the page decodes at plane coordinates a, b (N,), from the explorer's exported data."""
+    learned = explorer.learned or {}
+    if explorer.kind != "latent-plane" or "axes" not in learned:
+        raise ValueError(f"explorer must be a latent-plane explorer (plane_explorer), got {explorer!r}")
+    mean, axes = torch.tensor(learned["mean"], dtype=torch.float64), torch.tensor(learned["axes"], dtype=torch.float64)
+    return mean + a.double()[:, None] * axes[0] + b.double()[:, None] * axes[1]
 
 
 # --- Decoders trained on different data (chapter 2) -----------------------------------
@@ -407,7 +426,9 @@ __all__ = [
     "FittedGaussianOutliers",
     "interpolate",
     "nearest_distances",
-    "plane_explorer_draw",
+    "exported_decoder_error",
+    "exported_plane_codes",
+    "plane_explorer",
     "principal_plane",
     "prior_radius",
     "random_codes",

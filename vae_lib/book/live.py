@@ -1,0 +1,277 @@
+"""Explorers that run in the page: the chapters' closed forms and trained decoders in JavaScript.
+
+A :class:`LiveExplorer` is plain HTML: continuous sliders, an SVG figure, the
+explorer's data as JSON, and ``explorers.js`` (next to this file), which computes
+and draws everything in the browser. Nothing calls back into Python, so the same
+output works live in Jupyter, in Colab and on the static site, with no kernel and
+nothing fetched from elsewhere.
+
+What the page computes is what the chapter computes: the formulas in
+``explorers.js`` are the closed forms of :mod:`vae_lib.objectives` and the
+chapters (the browser test compares them to 1e-6), the sample cloud's noise comes
+from :func:`seeded_normal`, mirrored bit for bit in JavaScript, and a trained
+decoder travels as :func:`export_mlp` writes it (per-row int8 weights), with
+:func:`exported_forward` its reference in Python.
+"""
+from __future__ import annotations
+
+import base64
+import html
+import json
+import math
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from .._checks import check_finite_number, check_positive_int
+
+SCRIPT = Path(__file__).with_name("explorers.js")
+KINDS = ("kl-gaussians", "reparameterised-cloud", "elbo-gap", "decoder-variance", "latent-plane", "beta-sweep")
+ACTIVATIONS = {nn.ReLU: "relu", nn.Sigmoid: "sigmoid"}
+
+
+@dataclass(frozen=True)
+class Slider:
+    """A continuous slider over ``[lo, hi]`` (log-spaced if ``log``) for the argument ``key``.
+
+    ``label`` is the quantity in the book's notation, in Unicode (``"μ₁"``, ``"v = log σ²"``);
+    the page shows it with the current value, which is also the slider's ``aria-valuetext``.
+    ``ticks`` are marked and labelled under the track (``tick_labels`` overrides their text);
+    ``digits`` fixes the decimals shown (default: 2, or three significant digits on a log slider).
+    """
+
+    key: str
+    label: str
+    lo: float
+    hi: float
+    value: float
+    ticks: tuple[float, ...] = ()
+    log: bool = False
+    digits: int | None = None
+    tick_labels: tuple[str, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.key, str) or not self.key.isidentifier():
+            raise ValueError(f"key must be an identifier (the explorer's argument name), got {self.key!r}")
+        if not isinstance(self.label, str) or not self.label:
+            raise TypeError(f"label must be a non-empty str, got {self.label!r}")
+        lo, hi, value = (check_finite_number(n, v) for n, v in (("lo", self.lo), ("hi", self.hi), ("value", self.value)))
+        if not lo < hi:
+            raise ValueError(f"slider {self.key!r}: lo must be below hi, got lo={lo:g}, hi={hi:g}")
+        if not lo <= value <= hi:
+            raise ValueError(f"slider {self.key!r}: value must lie in [lo, hi] = [{lo:g}, {hi:g}], got {value:g}")
+        if self.log and lo <= 0:
+            raise ValueError(f"slider {self.key!r}: a log slider needs lo > 0, got {lo:g}")
+        ticks = tuple(check_finite_number("ticks", t) for t in self.ticks)
+        outside = [t for t in ticks if not lo <= t <= hi]
+        if outside:
+            raise ValueError(f"slider {self.key!r}: ticks must lie in [{lo:g}, {hi:g}], got {outside}")
+        if self.tick_labels is not None and len(self.tick_labels) != len(ticks):
+            raise ValueError(f"slider {self.key!r}: tick_labels must name every tick ({len(ticks)}), "
+                             f"got {len(self.tick_labels)}")
+        if self.digits is not None and (not isinstance(self.digits, int) or isinstance(self.digits, bool)
+                                        or self.digits < 0):
+            raise ValueError(f"slider {self.key!r}: digits must be a non-negative int or None, got {self.digits!r}")
+        object.__setattr__(self, "ticks", ticks)
+
+    def spec(self) -> dict:
+        out = {"key": self.key, "label": self.label, "min": float(self.lo), "max": float(self.hi),
+               "value": float(self.value), "ticks": list(self.ticks), "log": self.log}
+        if self.digits is not None:
+            out["digits"] = self.digits
+        if self.tick_labels is not None:
+            out["tick_labels"] = list(self.tick_labels)
+        return out
+
+
+def _json(value) -> str:
+    # inside <script>: no "</" can end the element early
+    return json.dumps(value, separators=(",", ":"), allow_nan=False).replace("<", "\\u003c")
+
+
+@lru_cache(maxsize=1)
+def script() -> str:
+    """The JavaScript of every explorer (``explorers.js``), as it is inlined into each output."""
+    return SCRIPT.read_text(encoding="utf-8")
+
+
+_STYLE = """<style>
+.vae-explorer{margin:0.5em 0 1em;font-family:sans-serif;font-size:0.9em;max-width:640px}
+.vae-explorer .vae-slider{display:grid;grid-template-columns:minmax(6em,max-content) 1fr 4.5em;gap:0 0.8em;
+ align-items:start;margin:0.2em 0}
+.vae-explorer .vae-slider label{padding-top:0.15em}
+.vae-explorer .vae-slider-track{position:relative;padding-bottom:1.3em}
+.vae-explorer .vae-slider input{width:100%;margin:0.2em 0;min-height:24px}
+.vae-explorer .vae-slider-ticks span{position:absolute;top:1.8em;transform:translateX(-50%);font-size:0.8em;color:#444;
+ white-space:nowrap}
+.vae-explorer output{font-variant-numeric:tabular-nums;padding-top:0.15em}
+</style>"""
+
+
+class LiveExplorer:
+    """One explorer: ``kind`` (one of :data:`KINDS`, drawn by ``explorers.js``), its sliders and data.
+
+    ``data`` are exact inputs (closed forms, counts, fixed data), compared strictly with the
+    stored output like any text; ``learned`` are the trained inputs (a decoder's weights, codes),
+    which differ from one CPU to another and are left out of that comparison (tests/nbval_sanitize.cfg).
+    ``description`` is the figure's accessible name: what it shows, for a reader who cannot see it.
+    """
+
+    def __init__(self, name: str, kind: str, sliders: list[Slider], data: dict, *, description: str,
+                 learned: dict | None = None) -> None:
+        if not isinstance(name, str) or not re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)*", name):
+            raise ValueError(f"name must be lowercase-hyphen (e.g. 'kl-gaussians'), got {name!r}")
+        if kind not in KINDS:
+            raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+        if not isinstance(sliders, (list, tuple)) or not sliders or not all(isinstance(s, Slider) for s in sliders):
+            raise TypeError(f"sliders must be a non-empty list of Slider, got {sliders!r}")
+        keys = [s.key for s in sliders]
+        if len(set(keys)) != len(keys):
+            raise ValueError(f"sliders repeat a key: {keys}")
+        if not isinstance(description, str) or not description.strip():
+            raise ValueError("description must say what the figure shows (it is the figure's accessible name)")
+        for label, value in (("data", data), ("learned", learned)):
+            if value is not None and not isinstance(value, dict):
+                raise TypeError(f"{label} must be a dict, got {type(value).__name__}")
+        self.name, self.kind, self.sliders = name, kind, list(sliders)
+        self.data, self.learned, self.description = data, learned, description
+        _json(data)  # fails now, naming the value, rather than in the page: NaN and inf are not JSON
+        if learned is not None:
+            _json(learned)
+
+    def spec(self) -> dict:
+        return {"kind": self.kind, "sliders": [s.spec() for s in self.sliders], "data": self.data,
+                "description": self.description}
+
+    def html(self) -> str:
+        learned = ("" if self.learned is None else
+                   f'<script type="application/json" class="vae-explorer-learned">{_json(self.learned)}</script>')
+        return (f'<div class="vae-explorer" id="explorer-{self.name}" data-kind="{self.kind}">{_STYLE}'
+                f'<div class="vae-explorer-controls"></div><div class="vae-explorer-figure"></div>'
+                f'<noscript>{html.escape(self.description)} (this explorer needs JavaScript)</noscript>'
+                f'<script type="application/json" class="vae-explorer-spec">{_json(self.spec())}</script>{learned}'
+                f"<script>\n{script()}</script></div>")
+
+    def _repr_html_(self) -> str:
+        return self.html()
+
+    def __repr__(self) -> str:
+        return f"LiveExplorer({self.name!r}, {self.kind!r}: sliders {', '.join(s.key for s in self.sliders)})"
+
+
+# --- Seeded noise, the same in Python and in the page ---------------------------------------------------
+
+
+def seeded_uniform(n: int, seed: int) -> np.ndarray:
+    """n draws in [0, 1) from mulberry32(seed), exactly as ``explorers.js`` makes them (float64)."""
+    check_positive_int("n", n)
+    if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2**32:
+        raise ValueError(f"seed must be an integer in [0, 2**32), got {seed!r}")
+    mask, a, out = 0xFFFFFFFF, seed, np.empty(n)
+
+    def imul(x: int, y: int) -> int:  # Math.imul: the low 32 bits of the product
+        return (x * y) & mask
+
+    for i in range(n):
+        a = (a + 0x6D2B79F5) & mask
+        t = imul(a ^ (a >> 15), a | 1)
+        t ^= (t + imul(t ^ (t >> 7), t | 61)) & mask
+        out[i] = (t ^ (t >> 14)) / 4294967296
+    return out
+
+
+def seeded_normal(n: int, dim: int, seed: int) -> Tensor:
+    """(n, dim) standard normals, float64: Box-Muller on :func:`seeded_uniform`, as the page draws them."""
+    check_positive_int("n", n)
+    check_positive_int("dim", dim)
+    total = n * dim
+    u = seeded_uniform(total + total % 2, seed).reshape(-1, 2)
+    radius, angle = np.sqrt(-2 * np.log(1 - u[:, 0])), 2 * math.pi * u[:, 1]
+    z = np.stack([radius * np.cos(angle), radius * np.sin(angle)], 1).reshape(-1)[:total]
+    return torch.from_numpy(z.reshape(n, dim).copy())
+
+
+# --- A trained decoder, exported for the page ----------------------------------------------------------
+
+
+def _b64(array: np.ndarray) -> str:
+    return base64.b64encode(np.ascontiguousarray(array).tobytes()).decode("ascii")
+
+
+def _unb64(text: str, dtype) -> np.ndarray:
+    return np.frombuffer(base64.b64decode(text), dtype=dtype)
+
+
+def export_mlp(mlp: nn.Sequential, output: str = "sigmoid") -> dict:
+    """An MLP of Linear layers and ReLUs, for ``explorers.js``: per-row int8 weights with float32 scales.
+
+    Row r of a weight matrix is stored as ``round(W[r] / scale[r])`` with ``scale[r] = max|W[r]| / 127``,
+    so each weight is off by at most ``scale[r] / 2``; biases stay float32. ``output`` is the activation
+    applied to the last layer in the page (``"sigmoid"``: the decoder's logits become pixel means).
+    """
+    if not isinstance(mlp, nn.Sequential):
+        raise TypeError(f"mlp must be an nn.Sequential of Linear and ReLU layers, got {type(mlp).__name__}")
+    if output not in ("sigmoid", "identity"):
+        raise ValueError(f"output must be 'sigmoid' or 'identity', got {output!r}")
+    layers, modules = [], list(mlp)
+    for i, m in enumerate(modules):
+        if isinstance(m, nn.Linear):
+            follow = modules[i + 1] if i + 1 < len(modules) else None
+            activation = ACTIVATIONS.get(type(follow), output if follow is None else None)
+            if activation is None:
+                raise ValueError(f"mlp layer {i + 1} is {type(follow).__name__}; only ReLU may follow a Linear")
+            w = m.weight.detach().double().cpu().numpy()
+            b = (m.bias.detach().double().cpu().numpy() if m.bias is not None else np.zeros(w.shape[0]))
+            if not (np.isfinite(w).all() and np.isfinite(b).all()):
+                raise ValueError(f"mlp layer {i} has non-finite weights")
+            scale = np.abs(w).max(1) / 127
+            scale[scale == 0] = 1.0  # an all-zero row: any scale stores it exactly
+            q = np.clip(np.rint(w / scale[:, None]), -127, 127).astype(np.int8)
+            layers.append({"in": w.shape[1], "out": w.shape[0], "activation": activation, "weight": _b64(q),
+                           "scale": _b64(scale.astype(np.float32)), "bias": _b64(b.astype(np.float32))})
+        elif type(m) not in ACTIVATIONS:
+            raise ValueError(f"mlp layer {i} is {type(m).__name__}; only Linear and ReLU are exported")
+    if not layers:
+        raise ValueError("mlp has no Linear layer")
+    return {"layers": layers}
+
+
+# What the page's decoder may differ from the trained one by, per pixel (a pixel mean lies in [0, 1]); the
+# chapters check both on every run. Per-row int8 moves the worst pixel of the book's decoders by about 0.05.
+MAX_PIXEL_ERROR = 0.1
+MEAN_PIXEL_ERROR = 1 / 255  # on average below one grey level of an 8-bit image
+
+
+def exported_forward(exported: dict, z: Tensor) -> Tensor:
+    """The reference for the page: ``exported`` (from :func:`export_mlp`) applied to z (B, J), in float64.
+
+    The weights are dequantised to float32, as the page holds them, and the sums run in float64, as there.
+    """
+    if not isinstance(exported, dict) or not exported.get("layers"):
+        raise ValueError("exported must be a dict from export_mlp, with a non-empty 'layers'")
+    if not isinstance(z, Tensor) or z.dim() != 2:
+        raise ValueError(f"z must be a tensor of shape (B, J), got {getattr(z, 'shape', type(z).__name__)}")
+    h = z.detach().double().cpu()
+    for i, layer in enumerate(exported["layers"]):
+        if h.shape[1] != layer["in"]:
+            raise ValueError(f"layer {i} takes {layer['in']} inputs, got z with {h.shape[1]}")
+        q = _unb64(layer["weight"], np.int8).reshape(layer["out"], layer["in"]).astype(np.float32)
+        w = torch.from_numpy(q * _unb64(layer["scale"], np.float32)[:, None]).double()
+        b = torch.from_numpy(_unb64(layer["bias"], np.float32).copy()).double()
+        h = h @ w.T + b
+        h = {"relu": torch.relu, "sigmoid": torch.sigmoid, "identity": lambda t: t}[layer["activation"]](h)
+    return h
+
+
+def exported_size(exported: dict) -> int:
+    """Bytes of the exported weights once decoded (what the page holds before dequantising)."""
+    return sum(len(base64.b64decode(layer[k])) for layer in exported["layers"] for k in ("weight", "scale", "bias"))
+
+
+__all__ = ["KINDS", "MAX_PIXEL_ERROR", "MEAN_PIXEL_ERROR", "LiveExplorer", "Slider", "export_mlp", "exported_forward", "exported_size", "script",
+           "seeded_normal", "seeded_uniform"]
