@@ -29,7 +29,9 @@ for path in paths:
     nb = nbformat.read(path, as_version=4)
     start = time.perf_counter()
     # The kernel starts in the chapter's own folder, wherever the result is written.
-    client = NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}})
+    # no per-cell timestamps: they would change on every run and only add bytes to the stored notebook
+    client = NotebookClient(nb, timeout=600, kernel_name="python3", record_timing=False,
+                            resources={"metadata": {"path": str(path.parent)}})
     try:
         client.execute()
     except CellExecutionError as error:

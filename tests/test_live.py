@@ -9,6 +9,7 @@ import base64
 import io
 import json
 import re
+import zlib
 
 import numpy as np
 import pytest
@@ -58,12 +59,16 @@ def test_export_rounds_each_weight_by_at_most_half_its_rows_scale():
     exported = live.export_mlp(mlp)
     assert [layer["activation"] for layer in exported["layers"]] == ["relu", "sigmoid"]
     for layer, linear in zip(exported["layers"], (mlp[0], mlp[2])):
-        q = np.frombuffer(base64.b64decode(layer["weight"]), np.int8).reshape(layer["out"], layer["in"])
+        q = np.frombuffer(zlib.decompress(base64.b64decode(layer["weight"])), np.int8).reshape(layer["out"], layer["in"])
         scale = np.frombuffer(base64.b64decode(layer["scale"]), np.float32)
         w = linear.weight.detach().double().numpy()
         assert np.abs(q).max() == 127  # the largest weight of some row uses the full range
         assert np.all(np.abs(q * scale[:, None].astype(np.float64) - w) <= scale[:, None] / 2 * (1 + 1e-6))
-    assert live.exported_size(exported) == (5 * 16 + 16 * 9) + 4 * 2 * (16 + 9)
+    deflated = sum(len(base64.b64decode(layer["weight"])) for layer in exported["layers"])
+    assert live.exported_size(exported) == deflated + 4 * 2 * (16 + 9)  # float32 scales and biases
+    corrupt = {"layers": [{**exported["layers"][0], "weight": base64.b64encode(b"not zlib").decode()}]}
+    with pytest.raises(ValueError, match="^exported layer weights are corrupt"):
+        live.exported_forward(corrupt, torch.zeros(1, 5))
 
 
 def test_exported_forward_is_the_mlp_with_its_rounded_weights():
@@ -74,7 +79,7 @@ def test_exported_forward_is_the_mlp_with_its_rounded_weights():
     with torch.no_grad():
         for linear, layer in zip((rounded[0], rounded[2]), exported["layers"]):
             b64 = base64.b64decode
-            q = np.frombuffer(b64(layer["weight"]), np.int8).reshape(layer["out"], layer["in"]).astype(np.float32)
+            q = np.frombuffer(zlib.decompress(b64(layer["weight"])), np.int8).reshape(layer["out"], layer["in"]).astype(np.float32)
             linear.weight.copy_(torch.from_numpy(q * np.frombuffer(b64(layer["scale"]), np.float32)[:, None]))
             linear.bias.copy_(torch.from_numpy(np.frombuffer(b64(layer["bias"]), np.float32).copy()))
         expected = torch.sigmoid(rounded(z))

@@ -10,7 +10,7 @@ the validation switch (``set_validation``).
 diagnostics); each module's docstring names the chapter that introduced it.
 
 ``vae_lib.book``: the book's machinery: chapter set-up, ``glue``, ``claim`` and
-``holds``, and the slider explorers (``vae_lib.book.widgets``).
+``holds``, and the explorers that run in the page (``vae_lib.book.live``).
 
 The speed benchmark lives outside the package: ``python benchmarks/bench.py``.
 """

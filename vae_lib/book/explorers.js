@@ -74,14 +74,22 @@
   }
   function float32s(b64) { return new Float32Array(bytes(b64).buffer); }
 
-  /* A decoder exported by live.export_mlp: per-row int8 weights and float32 scales and biases. */
-  function MLP(spec) {
-    this.layers = spec.layers.map(function (L) {
-      var q = new Int8Array(bytes(L.weight).buffer), scale = float32s(L.scale), w = new Float32Array(q.length);
-      for (var r = 0; r < L.out; r++) for (var c = 0; c < L.in; c++) w[r * L.in + c] = q[r * L.in + c] * scale[r];
-      return {n: L.in, m: L.out, w: w, b: float32s(L.bias), act: L.activation};
-    });
+  /* A decoder exported by live.export_mlp: per-row int8 weights (zlib-deflated), float32 scales and biases.
+     Inflating is asynchronous (DecompressionStream), so an MLP is made by MLP.load(spec) -> Promise. */
+  function inflate(b64) {
+    var stream = new Blob([bytes(b64)]).stream().pipeThrough(new DecompressionStream("deflate"));
+    return new Response(stream).arrayBuffer().then(function (buffer) { return new Int8Array(buffer); });
   }
+  function MLP(layers) { this.layers = layers; }
+  MLP.load = function (spec) {
+    return Promise.all(spec.layers.map(function (L) {
+      return inflate(L.weight).then(function (q) {
+        var scale = float32s(L.scale), w = new Float32Array(q.length);
+        for (var r = 0; r < L.out; r++) for (var c = 0; c < L.in; c++) w[r * L.in + c] = q[r * L.in + c] * scale[r];
+        return {n: L.in, m: L.out, w: w, b: float32s(L.bias), act: L.activation};
+      });
+    })).then(function (layers) { return new MLP(layers); });
+  };
   /* z (array of length J) -> Float64Array of the output activations (pixel probabilities) */
   MLP.prototype.forward = function (z) {
     var h = Float64Array.from(z);
@@ -362,8 +370,10 @@
 
   /* Chapters 1 and 2: the trained decoder, run here, over the principal plane of the codes. */
   KINDS["latent-plane"] = function (root, spec) {
-    var d = spec.data, L = spec.learned, svg = figure(root, spec, 620, 300), lim = d.limit;
-    var mlp = new MLP(L.decoder), side = d.side;
+    return MLP.load(spec.learned.decoder).then(function (mlp) { return latentPlane(root, spec, mlp); });
+  };
+  function latentPlane(root, spec, mlp) {
+    var d = spec.data, L = spec.learned, svg = figure(root, spec, 620, 300), lim = d.limit, side = d.side;
     var ax = new Axes(svg, {x: 50, y: 30, w: 230, h: 230}, {xlim: [-lim, lim], ylim: [-lim, lim], xticks: [-3, 0, 3], yticks: [-3, 0, 3],
       xlabel: "axis 1 (std)", ylabel: "axis 2 (std)", title: d.title + "s, principal plane", ylabelGap: 28});
     for (var i = 0; i < L.cloud.length; i += 2) el("circle", {cx: ax.sx(L.cloud[i]), cy: ax.sy(L.cloud[i + 1]), r: 1, fill: "#bfbfbf"}, ax.back);
@@ -429,7 +439,7 @@
     root.vaeDecode = function (z) { return Array.from(mlp.forward(z)); };
     root.vaeCode = code;
     return update;
-  };
+  }
 
   /* Chapter 8: models trained with a weight beta on the KL, on the rate-distortion plane, with their images. */
   KINDS["beta-sweep"] = function (root, spec) {
@@ -529,13 +539,14 @@
       inputs[s.key] = {input: input, out: out, spec: s, to: to, from: from};
       values[s.key] = s.value;
     });
-    var update = make(root, spec);
+    var update;
     function show(key) {
       var I = inputs[key], text = fmtValue(values[key], I.spec.digits !== undefined ? I.spec.digits : I.spec.log ? undefined : 2);
       I.out.textContent = text;
       I.input.setAttribute("aria-valuetext", I.spec.label + " = " + text);
     }
     function render() {
+      if (!update) return;
       var t0 = performance.now();
       root.vaeState = update(values);
       root.vaeValues = Object.assign({}, values);
@@ -545,6 +556,7 @@
     Object.keys(inputs).forEach(function (key) {
       var I = inputs[key];
       I.input.addEventListener("input", function () {
+        if (!update) return;  // still loading (a decoder inflating): the first render reads the slider
         values[key] = I.from(parseFloat(I.input.value));
         show(key); render();
       });
@@ -559,7 +571,13 @@
       render();
       return root.vaeState;
     };
-    render();
+    // a kind returns its update function, or a Promise of it when it must load something first
+    root.vaeLoaded = Promise.resolve(make(root, spec)).then(function (u) {
+      update = u;
+      Object.keys(inputs).forEach(function (key) { values[key] = inputs[key].from(parseFloat(inputs[key].input.value)); show(key); });
+      render();
+      root.dataset.loaded = "1";
+    }).catch(function (e) { root.dataset.error = String(e); throw e; });
   }
 
   function mountAll() {
@@ -567,6 +585,7 @@
     for (var i = 0; i < found.length; i++) {
       try { mount(found[i]); } catch (e) { found[i].dataset.error = String(e); throw e; }
     }
+    return Promise.all(Array.prototype.map.call(found, function (root) { return root.vaeLoaded; }));
   }
 
   window.VAEExplorers = {mountAll: mountAll, formulas: F, seededNormal: seededNormal, MLP: MLP, kinds: KINDS, version: 1};

@@ -20,6 +20,7 @@ import html
 import json
 import math
 import re
+import zlib
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -96,14 +97,25 @@ def _json(value) -> str:
 
 @lru_cache(maxsize=1)
 def script() -> str:
-    """The JavaScript of every explorer (``explorers.js``), as it is inlined into each output."""
-    return SCRIPT.read_text(encoding="utf-8")
+    """The JavaScript of every explorer (``explorers.js``) as each output inlines it: indentation, blank lines
+    and whole-line comments left out (every output carries its own copy, since Colab isolates outputs)."""
+    lines, comment = [], False
+    for line in SCRIPT.read_text(encoding="utf-8").splitlines():
+        code = line.strip()
+        if comment or code.startswith("/*"):
+            comment = "*/" not in code
+            continue
+        if code and not code.startswith("//"):
+            lines.append(code)
+    return "\n".join(lines) + "\n"
 
 
 _STYLE = """<style>
 .vae-explorer{margin:0.5em 0 1em;font-family:sans-serif;font-size:0.9em;max-width:640px}
-.vae-explorer .vae-slider{display:grid;grid-template-columns:minmax(6em,max-content) 1fr 4.5em;gap:0 0.8em;
+.vae-explorer .vae-slider{display:grid;grid-template-columns:minmax(5em,13em) minmax(8em,1fr) 4.5em;gap:0 0.8em;
  align-items:start;margin:0.2em 0}
+@media (max-width:520px){.vae-explorer .vae-slider{grid-template-columns:1fr 4em}
+ .vae-explorer .vae-slider label{grid-column:1/-1}}
 .vae-explorer .vae-slider label{padding-top:0.15em}
 .vae-explorer .vae-slider-track{position:relative;padding-bottom:1.3em}
 .vae-explorer .vae-slider input{width:100%;margin:0.2em 0;min-height:24px}
@@ -211,7 +223,8 @@ def export_mlp(mlp: nn.Sequential, output: str = "sigmoid") -> dict:
     """An MLP of Linear layers and ReLUs, for ``explorers.js``: per-row int8 weights with float32 scales.
 
     Row r of a weight matrix is stored as ``round(W[r] / scale[r])`` with ``scale[r] = max|W[r]| / 127``,
-    so each weight is off by at most ``scale[r] / 2``; biases stay float32. ``output`` is the activation
+    so each weight is off by at most ``scale[r] / 2``; the int8 matrix is then deflated (zlib: about a fifth
+    smaller; the page inflates it with DecompressionStream). Biases stay float32. ``output`` is the activation
     applied to the last layer in the page (``"sigmoid"``: the decoder's logits become pixel means).
     """
     if not isinstance(mlp, nn.Sequential):
@@ -232,7 +245,8 @@ def export_mlp(mlp: nn.Sequential, output: str = "sigmoid") -> dict:
             scale = np.abs(w).max(1) / 127
             scale[scale == 0] = 1.0  # an all-zero row: any scale stores it exactly
             q = np.clip(np.rint(w / scale[:, None]), -127, 127).astype(np.int8)
-            layers.append({"in": w.shape[1], "out": w.shape[0], "activation": activation, "weight": _b64(q),
+            layers.append({"in": w.shape[1], "out": w.shape[0], "activation": activation,
+                           "weight": base64.b64encode(zlib.compress(q.tobytes(), 9)).decode("ascii"),
                            "scale": _b64(scale.astype(np.float32)), "bias": _b64(b.astype(np.float32))})
         elif type(m) not in ACTIVATIONS:
             raise ValueError(f"mlp layer {i} is {type(m).__name__}; only Linear and ReLU are exported")
@@ -260,7 +274,7 @@ def exported_forward(exported: dict, z: Tensor) -> Tensor:
     for i, layer in enumerate(exported["layers"]):
         if h.shape[1] != layer["in"]:
             raise ValueError(f"layer {i} takes {layer['in']} inputs, got z with {h.shape[1]}")
-        q = _unb64(layer["weight"], np.int8).reshape(layer["out"], layer["in"]).astype(np.float32)
+        q = _int8_weights(layer).astype(np.float32)
         w = torch.from_numpy(q * _unb64(layer["scale"], np.float32)[:, None]).double()
         b = torch.from_numpy(_unb64(layer["bias"], np.float32).copy()).double()
         h = h @ w.T + b
@@ -268,8 +282,17 @@ def exported_forward(exported: dict, z: Tensor) -> Tensor:
     return h
 
 
+def _int8_weights(layer: dict) -> np.ndarray:
+    """One exported layer's int8 weights (out, in), inflated as the page inflates them."""
+    try:
+        q = np.frombuffer(zlib.decompress(base64.b64decode(layer["weight"])), np.int8)
+        return q.reshape(layer["out"], layer["in"])
+    except (zlib.error, ValueError, KeyError) as e:
+        raise ValueError(f"exported layer weights are corrupt or not from export_mlp ({e})") from e
+
+
 def exported_size(exported: dict) -> int:
-    """Bytes of the exported weights once decoded (what the page holds before dequantising)."""
+    """Bytes of the exported weights as they travel (deflated int8, float32 scales and biases), before base64."""
     return sum(len(base64.b64decode(layer[k])) for layer in exported["layers"] for k in ("weight", "scale", "bias"))
 
 
