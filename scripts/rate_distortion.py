@@ -93,6 +93,7 @@ def main() -> None:
         "s0": rd.S0, "free_bits": rd.FREE_BITS, "warmup_epochs": rd.WARMUP_EPOCHS, "sigma_lr": rd.SIGMA_LR,
         "training": vars(vae_lib.training.REFERENCE),
         "explorer": {"heldout_digits": pick.tolist(), "prior_seed": 7},
+        "zero_rate_distortion": rd.zero_rate_distortion(x_heldout, rd.S0**2),  # eq. zero-rate-distortion
         "sweep": {"0": sweep}, "remedies": remedies, "annealed_train_kl": curves, "sigma_vae": sigma,
     }
     args.out.write_text(json.dumps(record, indent=1) + "\n")

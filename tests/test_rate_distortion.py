@@ -184,6 +184,11 @@ def test_committed_results_match_todays_settings_and_have_every_seed():
     assert 1.0 in betas and rd.hidden_beta_s0(D) in betas
 
 
+def test_the_committed_zero_rate_bound_is_that_of_the_embedded_heldout_digits():
+    x = vae_lib.data.load_dataset("embedded").heldout.images
+    assert rd.load_committed()["zero_rate_distortion"] == pytest.approx(rd.zero_rate_distortion(x), rel=1e-12)
+
+
 def test_explorer_data_is_small_consistent_and_uint8():
     assert rd.IMAGES.stat().st_size < 200_000
     data = rd.beta_explorer_data()
