@@ -1,6 +1,6 @@
 """Train every model that chapter 8 (choosing the weight) places on the rate-distortion plane.
 
-    .venv/bin/python scripts/rate_distortion.py            # about 5 minutes on one core
+    .venv/bin/python scripts/rate_distortion.py            # about two and a half minutes on one core
 
 * the beta sweep, seed 0: the reference VAE with the Gaussian decoder of chapter 6 (s0 = 0.1),
   trained on -L_beta for each beta of BETAS (the last is the beta hidden in source Eq. (8));
