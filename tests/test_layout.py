@@ -38,7 +38,7 @@ def test_every_chapter_helper_names_the_chapter_that_introduced_it():
     assert len(modules) >= 9
     for path in modules:
         doc = ast.get_docstring(ast.parse(path.read_text())) or ""
-        assert re.search(r"Introduced in chapter [1-7]\b[^\n]*\.$", doc.strip()), f"{path.name}: docstring must end "
+        assert re.search(r"Introduced in chapter [1-8]\b[^\n]*\.$", doc.strip()), f"{path.name}: docstring must end "
         "with 'Introduced in chapter N ...'"
 
 

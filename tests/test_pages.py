@@ -38,6 +38,7 @@ CHAPTERS = [
     "chapters/05_closed_form_kl",
     "chapters/06_final_loss",
     "chapters/07_elbo_gap",
+    "chapters/08_choosing_the_weight",
 ]
 REFERENCE_PAGES = ["pages/notes_on_source", "pages/derivation_index", "pages/how_to_cite", "pages/references"]
 

@@ -1,0 +1,373 @@
+"""Choosing the weight: the rate-distortion plane, two remedies for collapse, a learnt decoder variance.
+
+* **The plane** (Alemi et al. 2018). The rate is the KL term, the distortion the reconstruction
+  term, both averaged over held-out images; every model is scored on one yardstick, the Gaussian
+  decoder of variance ``S0**2`` of chapter 6 (:func:`measure`). :func:`beta_from_variance` turns
+  any Gaussian decoder's variance into the beta it carries on that plane (Eq. (8): ``D / (2 S0^2)``).
+  :class:`GaussianChannel` is a linear-Gaussian encoder and decoder on Gaussian data whose rate,
+  distortion, mutual information and data entropy are all closed forms, to check the bounds on.
+* **Remedies for collapse**, applied to the source's Eq. (8): KL annealing (Bowman et al. 2016,
+  :func:`kl_anneal_weight`, :func:`train_annealed`) and free bits (Kingma et al. 2016,
+  :func:`free_bits_kl`, :func:`free_bits_eq8_objective`).
+* **A learnt decoder variance** (Rybkin et al. 2021): :class:`SigmaVAE` has one shared ``log s^2``,
+  trained with the rest (:func:`sigma_vae_objective`); :func:`optimal_variance` is its closed-form
+  optimum, the mean squared error, and :func:`profiled_gaussian_nll` the loss at that optimum.
+
+``python scripts/rate_distortion.py`` trains every model the chapter quotes and writes
+``vae_lib/_data/rate_distortion.json`` and the explorer's images ``rate_distortion_images.npz``;
+:func:`load_committed` and :func:`beta_explorer_data` read them. Introduced in chapter 8.
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from .._checks import check_positive_int, check_positive_number, check_same, check_tensor
+from ..evaluation import heldout_elbo
+from ..models import VAE, ModelConfig
+from ..objectives import LOG_2PI, ElboTerms, source_eq8_equivalent_variance, source_eq8_loss
+from ..training import REFERENCE, History, Objective, fit, seed_everything, source_eq8_objective, vae_objective
+from . import diagnostics as dg
+from .eq8_controls import S0
+
+DATA = Path(__file__).resolve().parents[1] / "_data"
+COMMITTED = DATA / "rate_distortion.json"
+IMAGES = DATA / "rate_distortion_images.npz"
+FREE_BITS = 0.5  # kappa_min: nats per latent unit that the free-bits loss does not charge for
+WARMUP_EPOCHS = 10  # KL annealing: the KL weight ramps from 0 to 1 over these epochs, then stays at 1
+SIGMA_LR = 3e-2  # Adam's learning rate for log s^2 (the network keeps REFERENCE.lr); see train_sigma_vae
+N_EXPLORER = 8  # held-out digits and prior samples per beta in the explorer
+
+
+def hidden_beta_s0(n_pixels: int, s0: float = S0) -> float:
+    """The beta of source Eq. (8) on the plane of a Gaussian decoder with standard deviation ``s0``: ``D / (2 s0^2)``."""
+    return beta_from_variance(source_eq8_equivalent_variance(n_pixels), s0**2)
+
+
+def beta_from_variance(variance: float, reference_variance: float) -> float:
+    """The KL weight that a Gaussian decoder of variance ``s^2`` carries on the plane of variance ``s0^2``: ``s^2 / s0^2``."""
+    variance = check_positive_number("variance", variance)
+    reference_variance = check_positive_number("reference_variance", reference_variance)
+    return variance / reference_variance  # eq. beta-from-variance
+
+
+# --- The learnt decoder variance --------------------------------------------------------------
+
+
+def optimal_variance(x: Tensor, mean: Tensor) -> float:
+    """The s^2 that maximises the summed Gaussian log-likelihood of x (N, D) around mean (N, D): their MSE."""
+    check_tensor("x", x)
+    check_tensor("mean", mean)
+    check_same(("x", "mean"), x, mean)
+    if x.dim() != 2:
+        raise ValueError(f"x must have shape (N, D), got {tuple(x.shape)}")
+    return (x - mean).pow(2).mean().item()  # eq. optimal-variance: (1 / ND) sum_n ||x_n - f(z_n)||^2
+
+
+def profiled_gaussian_nll(x: Tensor, mean: Tensor) -> float:
+    """``-log N(x; mean, s*^2 I)`` per image at the optimal ``s*^2``: ``D/2 log(2 pi e s*^2)``."""
+    s2 = optimal_variance(x, mean)
+    if s2 <= 0:
+        raise ValueError("mean equals x exactly: the optimal variance is 0 and the likelihood unbounded")
+    return 0.5 * x.shape[1] * (LOG_2PI + 1.0 + math.log(s2))  # eq. profiled-loss, reconstruction part
+
+
+class SigmaVAE(VAE):
+    """The reference VAE with a Gaussian decoder whose one shared variance ``s^2 = exp(log_s2)`` is learnt."""
+
+    def __init__(self, config: ModelConfig = ModelConfig(), variance: float = 1.0) -> None:
+        super().__init__(config)
+        self.log_s2 = nn.Parameter(torch.tensor(math.log(check_positive_number("variance", variance))))
+
+    @property
+    def variance(self) -> float:
+        """The decoder's current s^2, a float."""
+        return self.log_s2.exp().item()
+
+
+def sigma_vae_objective() -> Objective:
+    """The negative ELBO of :class:`SigmaVAE`, its decoder variance a parameter (eq. sigma-vae-loss)."""
+
+    def terms(model: nn.Module, x: Tensor) -> ElboTerms:
+        if not isinstance(model, SigmaVAE):
+            raise TypeError(f"model must be a SigmaVAE, got {type(model).__name__}")
+        logits, mu, logvar = model(x)
+        sse = (x - torch.sigmoid(logits)).pow(2).sum(-1)
+        # eq. sigma-vae-loss: D/2 log(2 pi s^2) + ||x - f(z)||^2 / (2 s^2), per image
+        rec = 0.5 * x.shape[-1] * (LOG_2PI + model.log_s2) + sse / (2 * model.log_s2.exp())
+        kl = 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).sum(-1)  # eq. kl-closed-form
+        return ElboTerms((rec + kl).mean(), rec.mean(), kl.mean())
+
+    return Objective("negative ELBO, Gaussian, learnt s^2", terms)
+
+
+# --- KL annealing and free bits -----------------------------------------------------------------
+
+
+def kl_anneal_weight(epoch: int, warmup: int = WARMUP_EPOCHS) -> float:
+    """The KL weight of epoch ``epoch`` (0-based): ``min(1, epoch / warmup)``."""
+    if not isinstance(epoch, int) or isinstance(epoch, bool) or epoch < 0:
+        raise ValueError(f"epoch must be a non-negative integer, got {epoch!r}")
+    warmup = check_positive_int("warmup", warmup)
+    return min(1.0, epoch / warmup)  # eq. kl-annealing
+
+
+def free_bits_kl(mu: Tensor, logvar: Tensor, floor: float = FREE_BITS) -> Tensor:
+    """``sum_j max(floor, mean_b kappa_bj)``: the KL term of the free-bits loss, per unit floored after the batch mean.
+
+    mu, logvar: (B, J); returns a scalar. A unit whose batch-mean KL is below ``floor`` adds the
+    constant ``floor`` and gets no gradient from the KL term.
+    """
+    check_tensor("mu", mu)
+    check_tensor("logvar", logvar)
+    check_same(("mu", "logvar"), mu, logvar)
+    if mu.dim() != 2:
+        raise ValueError(f"mu must have shape (B, J), got {tuple(mu.shape)}")
+    if not isinstance(floor, (int, float)) or isinstance(floor, bool) or not (0 <= floor < math.inf):
+        raise ValueError(f"floor must be a finite number >= 0, got {floor!r}")
+    per_unit = (0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar)).mean(0)  # kappa_j averaged over the batch
+    return torch.clamp(per_unit, min=floor).sum()  # eq. free-bits
+
+
+def free_bits_eq8_objective(floor: float = FREE_BITS) -> Objective:
+    """Source Eq. (8) with its KL term replaced by :func:`free_bits_kl`; ``kl`` reports the true KL."""
+    free_bits_kl(torch.zeros(1, 1), torch.zeros(1, 1), floor)  # check floor now, not in the first batch
+
+    def terms(model: nn.Module, x: Tensor) -> ElboTerms:
+        logits, mu, logvar = model(x)
+        eq8 = source_eq8_loss(x, torch.sigmoid(logits), mu, logvar)
+        return ElboTerms(eq8.reconstruction + free_bits_kl(mu, logvar, floor), eq8.reconstruction, eq8.kl)
+
+    return Objective(f"source Eq. (8), free bits {floor:g}", terms)
+
+
+# --- Training ---------------------------------------------------------------------------------
+
+
+def _reference_fit(model: VAE, objective: Objective, x_train: Tensor, seed: int) -> History:
+    return fit(model, objective, x_train, epochs=REFERENCE.epochs, batch_size=REFERENCE.batch_size,
+               lr=REFERENCE.lr, seed=seed)
+
+
+def train_beta(beta: float, x_train: Tensor, seed: int, device: torch.device | str = "cpu") -> VAE:
+    """The reference VAE trained on ``-L_beta`` with the Gaussian decoder of variance ``S0**2``."""
+    seed_everything(seed)
+    model = VAE(ModelConfig()).to(device)
+    _reference_fit(model, vae_objective("gaussian", beta=beta, variance=S0**2), x_train, seed)
+    return model
+
+
+def train_eq8(x_train: Tensor, seed: int, device: torch.device | str = "cpu") -> VAE:
+    """The reference VAE trained on source Eq. (8), literally (as chapter 6)."""
+    seed_everything(seed)
+    model = VAE(ModelConfig()).to(device)
+    _reference_fit(model, source_eq8_objective(), x_train, seed)
+    return model
+
+
+def train_free_bits(x_train: Tensor, seed: int, floor: float = FREE_BITS, device: torch.device | str = "cpu") -> VAE:
+    """The reference VAE trained on Eq. (8) with free bits."""
+    seed_everything(seed)
+    model = VAE(ModelConfig()).to(device)
+    _reference_fit(model, free_bits_eq8_objective(floor), x_train, seed)
+    return model
+
+
+def train_annealed(x_train: Tensor, seed: int, warmup: int = WARMUP_EPOCHS,
+                   device: torch.device | str = "cpu") -> tuple[VAE, list[float]]:
+    """Eq. (8) with its KL weight ramped by :func:`kl_anneal_weight`: one ``fit`` per epoch, one Adam throughout.
+
+    Returns the model and the training KL term of each epoch. Epoch ``e`` draws its batches with
+    seed ``1000 * seed + e``, so the data order changes from epoch to epoch.
+    """
+    seed_everything(seed)
+    model = VAE(ModelConfig()).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=REFERENCE.lr)
+    history = History()
+    for epoch in range(REFERENCE.epochs):
+        objective = source_eq8_objective(kl_weight=kl_anneal_weight(epoch, warmup))
+        fit(model, objective, x_train, epochs=1, batch_size=REFERENCE.batch_size, seed=1000 * seed + epoch,
+            optimizer=optimizer, history=history)
+    return model, history["train/kl"]
+
+
+def train_sigma_vae(x_train: Tensor, seed: int, device: torch.device | str = "cpu") -> tuple[SigmaVAE, list[float]]:
+    """A :class:`SigmaVAE` from ``s^2 = 1``; returns it and ``s^2`` after each epoch.
+
+    Adam moves a parameter by about its learning rate per step, so at ``REFERENCE.lr`` ``log s^2``
+    could travel only about one unit in the reference run; it gets its own rate, ``SIGMA_LR``.
+    """
+    seed_everything(seed)
+    model = SigmaVAE(ModelConfig()).to(device)
+    network = [p for n, p in model.named_parameters() if n != "log_s2"]
+    optimizer = torch.optim.Adam([{"params": network, "lr": REFERENCE.lr},
+                                  {"params": [model.log_s2], "lr": SIGMA_LR}])
+    variances = []
+    for epoch in range(REFERENCE.epochs):
+        fit(model, sigma_vae_objective(), x_train, epochs=1, batch_size=REFERENCE.batch_size,
+            seed=1000 * seed + epoch, optimizer=optimizer)
+        variances.append(model.variance)
+    return model, variances
+
+
+# --- Measuring --------------------------------------------------------------------------------
+
+
+@torch.no_grad()
+def measure(model: VAE, x_heldout: Tensor, own_variance: float, seed: int = 0) -> dict[str, float]:
+    """Held-out rate and distortion on the ``S0`` plane, active units, own-likelihood ELBO and per-pixel MSE.
+
+    ``own_variance`` is the Gaussian decoder variance the model was trained with (``D/2`` for Eq. (8)).
+    """
+    check_tensor("x_heldout", x_heldout)
+    own_variance = check_positive_number("own_variance", own_variance)
+    x = x_heldout.to(model.device)
+    plane = heldout_elbo(model, x, seed=seed, likelihood="gaussian", variance=S0**2)
+    own = heldout_elbo(model, x, seed=seed, likelihood="gaussian", variance=own_variance)
+    mu, _ = dg.encode_moments(model, x)
+    recon = dg.reconstruct(model, x, sample=True, generator=torch.Generator(device=model.device).manual_seed(seed))
+    return {"rate": plane.kl, "distortion": plane.reconstruction, "active_units": dg.active_units(mu),
+            "own_elbo": own.elbo, "mse": (recon - x).pow(2).mean().item()}
+
+
+def zero_rate_distortion(x: Tensor, variance: float = S0**2) -> float:
+    """The least distortion of any model with zero rate: the Gaussian NLL of the data around their own mean."""
+    check_tensor("x", x)
+    variance = check_positive_number("variance", variance)
+    if x.dim() != 2 or x.shape[0] < 1:
+        raise ValueError(f"x must have shape (N, D), got {tuple(x.shape)}")
+    x = x.double()
+    sse = (x - x.mean(0)).pow(2).sum(-1).mean().item()
+    # eq. zero-rate-distortion: D/2 log(2 pi s0^2) + E ||x - xbar||^2 / (2 s0^2)
+    return 0.5 * x.shape[1] * (LOG_2PI + math.log(variance)) + sse / (2 * variance)
+
+
+@torch.no_grad()
+def explorer_images(model: VAE, originals: Tensor, z_prior: Tensor, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """uint8 (n, 28, 28) reconstructions of ``originals`` (one z ~ q each) and decodings of ``z_prior``."""
+    g = torch.Generator(device=model.device).manual_seed(seed)
+    recon = dg.reconstruct(model, originals.to(model.device), sample=True, generator=g)
+    samples = torch.sigmoid(model.decode(z_prior.to(model.device)))
+    return to_uint8(recon), to_uint8(samples)
+
+
+def to_uint8(images: Tensor) -> np.ndarray:
+    """(n, 784) pixel means in [0, 1] -> (n, 28, 28) uint8 grey levels."""
+    check_tensor("images", images)
+    if images.dim() != 2 or images.shape[1] != 784:
+        raise ValueError(f"images must have shape (n, 784), got {tuple(images.shape)}")
+    return (images.clamp(0, 1) * 255).round().to(torch.uint8).reshape(-1, 28, 28).cpu().numpy()
+
+
+# --- The committed results ------------------------------------------------------------------------
+
+
+def load_committed(path: Path = COMMITTED) -> dict:
+    """What ``scripts/rate_distortion.py`` wrote (see that script for the command)."""
+    try:
+        record = json.loads(Path(path).read_text())
+        for key in ("sweep", "remedies", "sigma_vae"):
+            if not isinstance(record[key], dict):
+                raise TypeError(f"its {key!r} is not a mapping")
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise ValueError(f"{path} is not a results file of scripts/rate_distortion.py ({e}); run that script") from e
+    return record
+
+
+@dataclass(frozen=True)
+class ExplorerData:
+    """The explorer over beta: for each beta its point on the plane and its images (uint8, 28 x 28)."""
+
+    betas: np.ndarray  # (n_beta,)
+    rate: np.ndarray  # (n_beta,) nats per image
+    distortion: np.ndarray  # (n_beta,) nats per image, Gaussian decoder of variance S0^2
+    originals: np.ndarray  # (8, 28, 28) the held-out digits
+    reconstructions: np.ndarray  # (n_beta, 8, 28, 28)
+    samples: np.ndarray  # (n_beta, 8, 28, 28) the same 8 prior codes decoded by each model
+
+
+def beta_explorer_data(path: Path = COMMITTED, images: Path = IMAGES) -> ExplorerData:
+    """The committed beta sweep (seed 0) with its images, in increasing beta."""
+    record = load_committed(path)
+    try:
+        with np.load(images) as f:
+            arrays = {k: f[k] for k in ("betas", "originals", "reconstructions", "samples")}
+    except (OSError, KeyError, ValueError) as e:
+        raise ValueError(f"{images} is not an image file of scripts/rate_distortion.py ({e}); run that script") from e
+    sweep = record["sweep"]["0"]
+    betas = arrays["betas"]
+    if [float(b) for b in betas] != [float(k) for k in sweep]:
+        raise ValueError(f"{images} and {path} hold different betas: run scripts/rate_distortion.py again")
+    n = len(betas)
+    if arrays["reconstructions"].shape != (n, N_EXPLORER, 28, 28) or arrays["samples"].shape != (n, N_EXPLORER, 28, 28):
+        raise ValueError(f"{images} has arrays of the wrong shape: run scripts/rate_distortion.py again")
+    order = np.argsort(betas)
+    return ExplorerData(betas[order], np.array([sweep[k]["rate"] for k in sweep])[order],
+                        np.array([sweep[k]["distortion"] for k in sweep])[order], arrays["originals"],
+                        arrays["reconstructions"][order], arrays["samples"][order])
+
+
+# --- A channel whose every term is a closed form ----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GaussianChannel:
+    """Data ``x ~ N(0, cov_x)`` (D,), encoder ``q(z|x) = N(A x, diag exp(logvar))``, decoder ``N(W z + b, s2 I)``.
+
+    Every quantity of the rate-distortion plane is a closed form here (float64): the rate, the
+    distortion, the mutual information of the encoder's joint, the KL of the aggregate posterior
+    to the prior, and the entropy of the data.
+    """
+
+    cov_x: Tensor  # (D, D)
+    A: Tensor  # (J, D)
+    logvar: Tensor  # (J,)
+    W: Tensor  # (D, J)
+    b: Tensor  # (D,)
+    s2: float
+
+    def _cov_z(self) -> Tensor:  # the aggregate posterior q(z) = N(0, A cov_x A^T + V)
+        return self.A @ self.cov_x @ self.A.T + torch.diag(self.logvar.exp())
+
+    def rate(self) -> float:
+        """``E_x KL(q(z|x) || N(0, I))``."""
+        j = self.A.shape[0]
+        return 0.5 * (self.logvar.exp().sum() + torch.trace(self.A @ self.cov_x @ self.A.T) - j - self.logvar.sum()).item()
+
+    def mutual_information(self) -> float:
+        """``I_q(x; z) = 1/2 (log det cov_z - log det V)``."""
+        return 0.5 * (torch.logdet(self._cov_z()) - self.logvar.sum()).item()
+
+    def marginal_kl(self) -> float:
+        """``KL(q(z) || p(z))`` of the aggregate posterior."""
+        cov_z = self._cov_z()
+        return 0.5 * (torch.trace(cov_z) - cov_z.shape[0] - torch.logdet(cov_z)).item()
+
+    def distortion(self) -> float:
+        """``-E_{x, z ~ q} log N(x; W z + b, s2 I)``."""
+        d = self.W.shape[0]
+        m = torch.eye(d, dtype=self.W.dtype) - self.W @ self.A  # x - W z - b = M x - W e - b, e ~ N(0, V)
+        sq = torch.trace(m @ self.cov_x @ m.T) + torch.trace(self.W @ torch.diag(self.logvar.exp()) @ self.W.T) + self.b.pow(2).sum()
+        return (0.5 * d * (LOG_2PI + math.log(self.s2)) + sq / (2 * self.s2)).item()
+
+    def data_entropy(self) -> float:
+        """``H = 1/2 log det(2 pi e cov_x)``."""
+        d = self.cov_x.shape[0]
+        return 0.5 * (d * (LOG_2PI + 1.0) + torch.logdet(self.cov_x)).item()
+
+    @staticmethod
+    def random(data_dim: int = 5, latent_dim: int = 3, generator: torch.Generator | None = None) -> "GaussianChannel":
+        """A random channel (float64) with a random positive-definite data covariance."""
+        data_dim, latent_dim = check_positive_int("data_dim", data_dim), check_positive_int("latent_dim", latent_dim)
+        g = generator or torch.Generator().manual_seed(0)
+        r = lambda *s: torch.randn(*s, generator=g, dtype=torch.float64)  # noqa: E731
+        half = r(data_dim, data_dim)
+        return GaussianChannel(half @ half.T / data_dim + 0.1 * torch.eye(data_dim, dtype=torch.float64),
+                               0.5 * r(latent_dim, data_dim), 0.5 * r(latent_dim) - 1.0, 0.5 * r(data_dim, latent_dim),
+                               0.1 * r(data_dim), 0.3)
