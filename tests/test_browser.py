@@ -756,6 +756,10 @@ def _python_states(kind: str, data: dict, grid: list[dict]) -> list[dict]:
         elif kind == "decoder-variance":
             above = dg.retained_directions(torch.tensor(data["eigenvalues"], dtype=torch.float64), g["s2"])
             out.append({"above": above, "usable": min(above, data["latent_dim"])})
+        elif kind == "beta-sweep":  # the slider snaps to the model of nearest log beta
+            import math
+            i = min(range(len(data["beta"])), key=lambda k: abs(math.log(data["beta"][k]) - math.log(g["beta"])))
+            out.append({"index": i, "rate": data["rate"][i], "distortion": data["distortion"][i]})
         else:
             raise AssertionError(f"no reference for explorer kind {kind!r}")
     return out

@@ -76,14 +76,15 @@
 
   /* A decoder exported by live.export_mlp: per-row int8 weights (zlib-deflated), float32 scales and biases.
      Inflating is asynchronous (DecompressionStream), so an MLP is made by MLP.load(spec) -> Promise. */
-  function inflate(b64) {
+  function inflate(b64) {  // -> Promise of an ArrayBuffer
     var stream = new Blob([bytes(b64)]).stream().pipeThrough(new DecompressionStream("deflate"));
-    return new Response(stream).arrayBuffer().then(function (buffer) { return new Int8Array(buffer); });
+    return new Response(stream).arrayBuffer();
   }
   function MLP(layers) { this.layers = layers; }
   MLP.load = function (spec) {
     return Promise.all(spec.layers.map(function (L) {
-      return inflate(L.weight).then(function (q) {
+      return inflate(L.weight).then(function (buffer) {
+        var q = new Int8Array(buffer);
         var scale = float32s(L.scale), w = new Float32Array(q.length);
         for (var r = 0; r < L.out; r++) for (var c = 0; c < L.in; c++) w[r * L.in + c] = q[r * L.in + c] * scale[r];
         return {n: L.in, m: L.out, w: w, b: float32s(L.bias), act: L.activation};
@@ -443,52 +444,50 @@
 
   /* Chapter 8: models trained with a weight beta on the KL, on the rate-distortion plane, with their images. */
   KINDS["beta-sweep"] = function (root, spec) {
-    var d = spec.data, svg = figure(root, spec, 620, 330), side = d.side, k = d.n_images;
+    return inflate(spec.data.images).then(function (buffer) { return betaSweep(root, spec, new Uint8Array(buffer)); });
+  };
+  function betaSweep(root, spec, images) {
+    var d = spec.data, svg = figure(root, spec, 640, 330), side = d.side, k = d.n_images, per = k * side * side;
     var rmax = Math.max.apply(null, d.rate) * 1.08, dmin = Math.min.apply(null, d.distortion), dmax = Math.max.apply(null, d.distortion);
-    var pad = 0.08 * (dmax - dmin);
-    var ax = new Axes(svg, {x: 62, y: 34, w: 230, h: 240}, {xlim: [0, rmax], ylim: [dmin - pad, dmax + pad], xticks: niceTicks(0, rmax),
-      yticks: niceTicks(dmin - pad, dmax + pad), xlabel: "rate R (nats)", ylabel: "distortion D (nats)", title: "the rate\u2013distortion plane",
-      ylabelGap: 44});
-    var dots = d.beta.map(function (b, i) {
-      return el("circle", {cx: ax.sx(d.rate[i]), cy: ax.sy(d.distortion[i]), r: 3, fill: "#7f7f7f"}, ax.back);
-    });
+    var pad = 0.08 * (dmax - dmin), ylo = dmin - pad, yhi = dmax + pad;
+    var ax = new Axes(svg, {x: 70, y: 34, w: 230, h: 240}, {xlim: [0, rmax], ylim: [ylo, yhi], xticks: niceTicks(0, rmax),
+      yticks: niceTicks(ylo, yhi), xlabel: "rate R (nats)", ylabel: "distortion D (nats)", ylabelGap: 52});
+    var xs = d.rate, ys = d.distortion;
+    ax.path(xs, ys, {stroke: "#1f77b4", "stroke-width": 1}, ax.back);
+    var dots = d.beta.map(function (b, i) { return el("circle", {cx: ax.sx(xs[i]), cy: ax.sy(ys[i]), r: 3, fill: "#1f77b4"}, ax.back); });
     (d.marks || []).forEach(function (mk) {
-      text(ax.back, ax.sx(d.rate[mk.index]) + 6, ax.sy(d.distortion[mk.index]) - 6, mk.label, {size: 9, anchor: "start"});
+      text(ax.back, ax.sx(xs[mk.index]) + 7, ax.sy(ys[mk.index]) - 7, mk.label, {size: 9, anchor: "start"});
     });
-    var iso = el("path", {stroke: "#1f77b4", "stroke-dasharray": "4 3", fill: "none"}, ax.g);
+    var iso = el("path", {stroke: "#555", "stroke-dasharray": "4 3", fill: "none"}, ax.g);
     var ring = el("circle", {r: 6, fill: "none", stroke: "#d62728", "stroke-width": 2}, ax.g);
-    var originals = bytes(d.originals), recon = d.reconstructions.map(bytes), samples = d.samples.map(bytes);
-    var size = 36, x0 = 330;
-    text(svg, x0, 46, "held-out digits", {size: 10, anchor: "start"});
-    text(svg, x0, 46 + 2 * size + 22, "their reconstructions", {size: 10, anchor: "start"});
-    text(svg, x0, 46 + 4 * size + 44, "samples z ~ p(z)", {size: 10, anchor: "start"});
-    var cols = k / 2;
-    function row(y, label) { return canvasImage(svg, side * cols, side * 2, x0, y, size * cols, size * 2, label); }
-    function draw(canvas, data) {  // k images in two rows of k/2
-      var ctx = canvas.getContext("2d"), per = side * side;
+    legend(ax.front, 160, 52, [{color: "#555", dash: "4 3", label: "R + D = \u2212ELBO"}]);
+    var x0 = 340, size = 36, cols = k / 2, rows = [["held-out digits", 34], ["their reconstructions", 140], ["samples z ~ p(z)", 246]];
+    var canvases = rows.map(function (r) {
+      text(svg, x0, r[1] + 6, r[0], {size: 10, anchor: "start"});
+      return canvasImage(svg, side * cols, side * 2, x0, r[1] + 12, size * cols, size * 2, r[0]);
+    });
+    function draw(canvas, offset) {  // k images in two rows of k/2, grey levels 0-255 (255: ink)
+      var ctx = canvas.getContext("2d"), n = side * side;
       for (var i = 0; i < k; i++) {
-        var probs = new Float64Array(per);
-        for (var j = 0; j < per; j++) probs[j] = data[i * per + j] / 255;
+        var probs = new Float64Array(n);
+        for (var j = 0; j < n; j++) probs[j] = images[offset + i * n + j] / 255;
         greyPixels(ctx, probs, side, (i % cols) * side, Math.floor(i / cols) * side);
       }
     }
-    var top = row(52, "held-out digits"), mid = row(52 + 2 * size + 22, "their reconstructions"),
-        low = row(52 + 4 * size + 44, "samples from the prior");
-    draw(top, originals);
+    draw(canvases[0], 0);
     return function (v) {
       var lb = Math.log(v.beta), best = 0;
       d.beta.forEach(function (b, i) { if (Math.abs(Math.log(b) - lb) < Math.abs(Math.log(d.beta[best]) - lb)) best = i; });
-      var r = d.rate[best], dist = d.distortion[best];
+      var r = xs[best], dist = ys[best], c = r + dist;
       ring.setAttribute("cx", ax.sx(r)); ring.setAttribute("cy", ax.sy(dist));
-      dots.forEach(function (dot, i) { dot.setAttribute("fill", i === best ? "#d62728" : "#7f7f7f"); });
-      // the line R + D = const through the model: every point on it has the same ELBO
-      var c = r + dist;
-      iso.setAttribute("d", "M" + ax.sx(0) + " " + ax.sy(c) + "L" + ax.sx(c - (dmin - pad)) + " " + ax.sy(dmin - pad));
-      draw(mid, recon[best]); draw(low, samples[best]);
+      dots.forEach(function (dot, i) { dot.setAttribute("fill", i === best ? "#d62728" : "#1f77b4"); });
+      // every point of the line R + D = c has the same ELBO, -c
+      iso.setAttribute("d", "M" + ax.sx(Math.max(0, c - yhi)) + " " + ax.sy(Math.min(yhi, c)) + "L" + ax.sx(Math.min(rmax, c - ylo)) + " " + ax.sy(Math.max(ylo, c - rmax)));
+      draw(canvases[1], per * (1 + 2 * best)); draw(canvases[2], per * (2 + 2 * best));
       setText(ax.title, "\u03b2 = " + fmtValue(d.beta[best]) + ": R = " + r.toFixed(1) + ", D = " + dist.toFixed(1));
-      return {index: best, rate: r, distortion: dist};
+      return {index: best, beta: d.beta[best], rate: r, distortion: dist};
     };
-  };
+  }
 
   function niceTicks(lo, hi) {
     var span = hi - lo, step = Math.pow(10, Math.floor(Math.log10(span / 3)));

@@ -19,8 +19,10 @@
 """
 from __future__ import annotations
 
+import base64
 import json
 import math
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +31,7 @@ import torch
 from torch import Tensor, nn
 
 from .._checks import check_positive_int, check_positive_number, check_same, check_tensor
+from ..book.live import LiveExplorer, Slider
 from ..evaluation import heldout_elbo
 from ..models import VAE, ModelConfig
 from ..objectives import LOG_2PI, ElboTerms, source_eq8_equivalent_variance, source_eq8_loss
@@ -371,3 +374,36 @@ class GaussianChannel:
         return GaussianChannel(half @ half.T / data_dim + 0.1 * torch.eye(data_dim, dtype=torch.float64),
                                0.5 * r(latent_dim, data_dim), 0.5 * r(latent_dim) - 1.0, 0.5 * r(data_dim, latent_dim),
                                0.1 * r(data_dim), 0.3)
+
+
+def beta_explorer(data: ExplorerData, marks: dict[float, str]) -> LiveExplorer:
+    """Chapter 8's explorer over beta: the sweep on the rate-distortion plane, with each model's images.
+
+    The slider is log-spaced over the sweep's betas and snaps to the model of nearest log beta; the
+    page marks its point, draws the iso-ELBO line through it (eq. iso-elbo-line) and shows its
+    reconstructions of the held-out digits and its decoded prior samples. ``marks`` labels points
+    of the plane by their beta (e.g. ``{1.0: "ELBO"}``). The images travel deflated (uint8).
+    """
+    if not isinstance(data, ExplorerData):
+        raise TypeError(f"data must be the ExplorerData of beta_explorer_data(), got {type(data).__name__}")
+    betas = [float(b) for b in data.betas]
+    if not isinstance(marks, dict) or any(float(b) not in betas for b in marks):
+        raise ValueError(f"marks must map betas of the sweep {betas} to labels, got {marks!r}")
+    n, k, side = len(betas), data.originals.shape[0], data.originals.shape[-1]
+    pieces = [data.originals.reshape(-1)]
+    for i in range(n):
+        pieces += [data.reconstructions[i].reshape(-1), data.samples[i].reshape(-1)]
+    images = np.concatenate(pieces).astype(np.uint8)
+    lo, hi = min(betas), max(betas)
+    decades = [10.0**e for e in range(math.ceil(math.log10(lo)), math.floor(math.log10(hi)) + 1)]
+    ticks = sorted(set(decades) | {lo, hi})
+    slider = Slider("beta", "β", lo, hi, 1.0 if 1.0 in betas else lo, ticks=tuple(ticks), log=True,
+                    tick_labels=tuple(f"{t:g}" for t in ticks))
+    return LiveExplorer("beta-sweep", "beta-sweep", [slider], {
+        "beta": betas, "rate": [round(float(r), 4) for r in data.rate],
+        "distortion": [round(float(d), 4) for d in data.distortion], "side": int(side), "n_images": int(k),
+        "images": base64.b64encode(zlib.compress(images.tobytes(), 9)).decode("ascii"),
+        "marks": [{"index": betas.index(float(b)), "label": label} for b, label in marks.items()]},
+        description="Left: every model of the beta sweep on the rate-distortion plane, the current one ringed, "
+                    "with the line of equal ELBO through it. Right: held-out digits, that model's reconstructions "
+                    "of them, and its decoded samples from the prior.")
