@@ -208,3 +208,27 @@ def test_a_bad_results_file_is_refused_naming_the_script(tmp_path):
         rd.load_committed(bad)
     with pytest.raises(ValueError, match="scripts/rate_distortion.py"):
         rd.beta_explorer_data(images=tmp_path / "missing.npz")
+
+
+def test_beta_explorer_carries_the_committed_sweep_and_its_images():
+    import base64
+    import zlib
+
+    data = rd.beta_explorer_data()
+    explorer = rd.beta_explorer(data, {1.0: "ELBO"})
+    d = explorer.data
+    assert d["beta"] == [float(b) for b in data.betas] and d["marks"] == [{"index": d["beta"].index(1.0), "label": "ELBO"}]
+    assert d["rate"] == pytest.approx(list(data.rate), abs=1e-4) and d["distortion"] == pytest.approx(list(data.distortion), abs=1e-4)
+    images = np.frombuffer(zlib.decompress(base64.b64decode(d["images"])), np.uint8)
+    per = d["n_images"] * d["side"] ** 2
+    assert images.size == per * (1 + 2 * len(data.betas))
+    np.testing.assert_array_equal(images[:per], data.originals.reshape(-1))  # the layout the page reads
+    last = len(data.betas) - 1
+    np.testing.assert_array_equal(images[per * (1 + 2 * last): per * (2 + 2 * last)], data.reconstructions[last].reshape(-1))
+    np.testing.assert_array_equal(images[per * (2 + 2 * last):], data.samples[last].reshape(-1))
+    (slider,) = explorer.sliders
+    assert slider.log and slider.lo == min(d["beta"]) and slider.hi == max(d["beta"]) and slider.value == 1.0
+    with pytest.raises(ValueError, match="^marks must map betas of the sweep"):
+        rd.beta_explorer(data, {2.5: "not in the sweep"})
+    with pytest.raises(TypeError, match="^data must be the ExplorerData"):
+        rd.beta_explorer({"betas": []}, {})
