@@ -64,8 +64,7 @@ def test_export_rounds_each_weight_by_at_most_half_its_rows_scale():
         w = linear.weight.detach().double().numpy()
         assert np.abs(q).max() == 127  # the largest weight of some row uses the full range
         assert np.all(np.abs(q * scale[:, None].astype(np.float64) - w) <= scale[:, None] / 2 * (1 + 1e-6))
-    deflated = sum(len(base64.b64decode(layer["weight"])) for layer in exported["layers"])
-    assert live.exported_size(exported) == deflated + 4 * 2 * (16 + 9)  # float32 scales and biases
+    assert live.exported_size(exported) == (5 * 16 + 16 * 9) + 4 * 2 * (16 + 9)  # int8 weights, float32 scales and biases
     corrupt = {"layers": [{**exported["layers"][0], "weight": base64.b64encode(b"not zlib").decode()}]}
     with pytest.raises(ValueError, match="^exported layer weights are corrupt"):
         live.exported_forward(corrupt, torch.zeros(1, 5))

@@ -292,8 +292,11 @@ def _int8_weights(layer: dict) -> np.ndarray:
 
 
 def exported_size(exported: dict) -> int:
-    """Bytes of the exported weights as they travel (deflated int8, float32 scales and biases), before base64."""
-    return sum(len(base64.b64decode(layer[k])) for layer in exported["layers"] for k in ("weight", "scale", "bias"))
+    """Bytes the page holds once the weights are inflated: one per int8 weight, four per float32 scale and bias.
+
+    It depends on the layer sizes only (the deflated form that travels is smaller, by an amount that depends
+    on the trained weights)."""
+    return sum(layer["in"] * layer["out"] + 8 * layer["out"] for layer in exported["layers"])
 
 
 __all__ = ["KINDS", "MAX_PIXEL_ERROR", "MEAN_PIXEL_ERROR", "LiveExplorer", "Slider", "export_mlp", "exported_forward", "exported_size", "script",
