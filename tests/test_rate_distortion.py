@@ -21,13 +21,14 @@ from torch.distributions import MultivariateNormal, Normal, kl_divergence
 
 import vae_lib
 from vae_lib.chapters import rate_distortion as rd
+from vae_lib.chapters.gaussian_channel import GaussianChannel
 from vae_lib.objectives import negative_elbo
 from vae_lib.training import REFERENCE
 
 D, J = 784, 20
 
 
-def _mc_channel(ch: rd.GaussianChannel, n: int, seed: int) -> dict[str, float]:
+def _mc_channel(ch: GaussianChannel, n: int, seed: int) -> dict[str, float]:
     g = torch.Generator().manual_seed(seed)
     px = MultivariateNormal(torch.zeros(ch.cov_x.shape[0], dtype=torch.float64), ch.cov_x)
     torch.manual_seed(seed)
@@ -48,7 +49,7 @@ def _mc_channel(ch: rd.GaussianChannel, n: int, seed: int) -> dict[str, float]:
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_gaussian_channel_closed_forms_match_monte_carlo(seed):
-    ch = rd.GaussianChannel.random(5, 3, torch.Generator().manual_seed(seed))
+    ch = GaussianChannel.random(5, 3, torch.Generator().manual_seed(seed))
     mc = _mc_channel(ch, 200_000, seed)
     exact = {"rate": ch.rate(), "distortion": ch.distortion(), "mi": ch.mutual_information(),
              "marginal_kl": ch.marginal_kl(), "entropy": ch.data_entropy()}
@@ -58,7 +59,7 @@ def test_gaussian_channel_closed_forms_match_monte_carlo(seed):
 
 @pytest.mark.parametrize("seed", range(5))
 def test_the_plane_identities_and_bounds_hold_on_the_channel(seed):
-    ch = rd.GaussianChannel.random(6, 2, torch.Generator().manual_seed(10 + seed))
+    ch = GaussianChannel.random(6, 2, torch.Generator().manual_seed(10 + seed))
     rate, mi, mkl = ch.rate(), ch.mutual_information(), ch.marginal_kl()
     assert rate == pytest.approx(mi + mkl, abs=1e-10)  # eq. rate-mutual-information
     assert mkl >= 0 and mi >= 0
@@ -72,7 +73,7 @@ def test_the_bound_is_tight_for_the_exact_decoder_of_a_scalar_channel():
     var_z = a.item() ** 2 * 2.0 + v
     w = a.item() * 2.0 / var_z  # E[x | z] = w z
     s2 = 2.0 - w * a.item() * 2.0  # Var(x | z)
-    ch = rd.GaussianChannel(cov_x, a, torch.tensor([math.log(v)], dtype=torch.float64),
+    ch = GaussianChannel(cov_x, a, torch.tensor([math.log(v)], dtype=torch.float64),
                             torch.tensor([[w]], dtype=torch.float64), torch.zeros(1, dtype=torch.float64), s2)
     assert ch.distortion() == pytest.approx(ch.data_entropy() - ch.mutual_information(), abs=1e-12)
 

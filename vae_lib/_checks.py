@@ -111,6 +111,13 @@ def check_positive_number(name: str, value: float) -> float:
     return float(value)
 
 
+def check_nonnegative_number(name: str, value: object) -> float:
+    """A finite real number >= 0 (a weight or a floor); ValueError for anything else, naming the argument."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not (0 <= value < math.inf):
+        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+    return float(value)
+
+
 def check_finite_number(name: str, value: object) -> float:
     """A finite real number (bools and tensors are not numbers here)."""
     if not isinstance(value, (int, float)) or isinstance(value, bool):

@@ -21,6 +21,7 @@ from torch import Tensor
 
 from ._checks import (
     check_choice,
+    check_nonnegative_number,
     check_positive_int,
     check_positive_number,
     check_reduction,
@@ -257,13 +258,18 @@ def bernoulli_log_likelihood(x: Tensor, logits: Tensor, reduction: str = "mean")
     x, logits: (B, D) with x in [0, 1]. For grey levels this is the usual
     cross-entropy objective (as in pytorch/examples), not a normalised density.
     """
+    _check_bernoulli_args(x, logits, reduction)
+    return reduce_batch(_bernoulli_log_likelihood(x, logits), reduction)
+
+
+def _check_bernoulli_args(x: Tensor, logits: Tensor, reduction: str) -> None:
+    """The checks the two Bernoulli log-likelihoods share: x (B, D) of pixels in [0, 1], logits alike."""
     check_tensor("x", x)
     check_tensor("logits", logits)
     check_same(("x", "logits"), x, logits)
     _check_pixels(x)
     check_unit_interval("x", x)
     check_reduction(reduction)
-    return reduce_batch(_bernoulli_log_likelihood(x, logits), reduction)
 
 
 def _bernoulli_log_likelihood(x: Tensor, logits: Tensor) -> Tensor:
@@ -278,12 +284,7 @@ def continuous_bernoulli_log_likelihood(x: Tensor, logits: Tensor, reduction: st
     ``[0, 1]^D``, so on grey levels its ELBO bounds a real log-likelihood.
     x, logits: (B, D), x in [0, 1].
     """
-    check_tensor("x", x)
-    check_tensor("logits", logits)
-    check_same(("x", "logits"), x, logits)
-    _check_pixels(x)
-    check_unit_interval("x", x)
-    check_reduction(reduction)
+    _check_bernoulli_args(x, logits, reduction)
     return reduce_batch(_continuous_bernoulli_log_likelihood(x, logits), reduction)
 
 
@@ -387,8 +388,7 @@ def negative_elbo(
     check_same(("x", "decoder_logits"), x, decoder_logits)
     check_tensor("mu", mu, finite=False)
     check_tensor("logvar", logvar, finite=False)
-    if not isinstance(beta, (int, float)) or isinstance(beta, bool) or not (0 <= beta < float("inf")):
-        raise ValueError(f"beta must be a finite number >= 0, got {beta!r}")
+    check_nonnegative_number("beta", beta)
     check_positive_number("variance", variance)  # even when unused (bernoulli): never accept a bad one
     check_reduction(reduction)
     if mu.dim() != 2 or x.dim() != 2 or mu.shape[0] != x.shape[0]:
@@ -421,8 +421,7 @@ def source_eq8_loss(x: Tensor, y: Tensor, mu: Tensor, logvar: Tensor, reduction:
         raise ValueError(
             f"x must be (B, n) and mu (B, J) with the same B, got {tuple(x.shape)} and {tuple(mu.shape)}"
         )
-    if not isinstance(kl_weight, (int, float)) or isinstance(kl_weight, bool) or not (0 <= kl_weight < float("inf")):
-        raise ValueError(f"kl_weight must be a finite number >= 0, got {kl_weight!r}")
+    check_nonnegative_number("kl_weight", kl_weight)
     # eq. source-eq8: mean over pixels, then the closed-form KL summed over latent units
     rec = (x - y).pow(2).mean(-1)
     kl = _kl_to_standard_normal(mu, logvar)

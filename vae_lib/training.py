@@ -17,7 +17,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from ._checks import check_choice, check_positive_int, check_tensor, check_unit_interval, check_values, validation
+from ._checks import (check_choice, check_nonnegative_number, check_positive_int, check_positive_number, check_tensor,
+                      check_unit_interval, check_values, validation)
 from .models import AutoEncoder, VAE
 from .objectives import LIKELIHOODS, ElboTerms, bernoulli_log_likelihood, negative_elbo, source_eq8_loss
 
@@ -130,7 +131,7 @@ def vae_objective(likelihood: str = "bernoulli", beta: float = 1.0, variance: fl
 
 def source_eq8_objective(kl_weight: float = 1.0) -> Objective:
     """The source's Eq. (8) taken literally (per-pixel mean MSE + summed KL), its KL term times ``kl_weight``."""
-    source_eq8_loss(torch.zeros(1, 1), torch.zeros(1, 1), torch.zeros(1, 1), torch.zeros(1, 1), kl_weight=kl_weight)
+    check_nonnegative_number("kl_weight", kl_weight)  # now, not at the first batch
 
     def terms(model: nn.Module, x: Tensor) -> ElboTerms:
         logits, mu, logvar = model(x)
@@ -176,8 +177,7 @@ class TrainingConfig:
     def __post_init__(self) -> None:
         check_positive_int("epochs", self.epochs)
         check_positive_int("batch_size", self.batch_size)
-        if not isinstance(self.lr, float) or not (0 < self.lr < float("inf")):
-            raise ValueError(f"lr must be a finite positive float, got {self.lr!r}")
+        check_positive_number("lr", self.lr)
 
 
 # The reference VAE (and auto-encoder) of chapters 1, 2 and 6: ModelConfig() (784-400-20, as

@@ -27,7 +27,7 @@ import math
 import torch
 from torch import Tensor
 
-from .._checks import check_positive_number, check_same, check_tensor
+from .._checks import check_nonnegative_number, check_positive_number, check_same, check_tensor
 from ..book.live import LiveExplorer, Slider
 from ..objectives import LOG_2PI
 from ..models import VAE, reparameterize
@@ -175,8 +175,7 @@ def ppca_gain(w2: Tensor, eigenvalue: float, variance: float) -> Tensor:
         lam = float(eigenvalue)  # a Python or NumPy number, or a one-element tensor
     except (TypeError, ValueError, RuntimeError):
         raise TypeError(f"eigenvalue must be a number, got {eigenvalue!r}") from None
-    if not (math.isfinite(lam) and lam >= 0):
-        raise ValueError(f"eigenvalue must be a finite number >= 0, got {eigenvalue!r}")
+    check_nonnegative_number("eigenvalue", lam)
     s2 = check_positive_number("variance", variance)
     # eq. ppca-gain: -1/2 log(1 + w^2/s^2) + lambda w^2 / (2 s^2 (s^2 + w^2))
     return -0.5 * torch.log1p(w2 / s2) + lam * w2 / (2 * s2 * (s2 + w2))

@@ -4,8 +4,8 @@
   term, both averaged over held-out images; every model is scored on one yardstick, the Gaussian
   decoder of variance ``S0**2`` of chapter 6 (:func:`measure`). :func:`beta_from_variance` turns
   any Gaussian decoder's variance into the beta it carries on that plane (Eq. (8): ``D / (2 S0^2)``).
-  :class:`GaussianChannel` is a linear-Gaussian encoder and decoder on Gaussian data whose rate,
-  distortion, mutual information and data entropy are all closed forms, to check the bounds on.
+  :class:`vae_lib.chapters.gaussian_channel.GaussianChannel` is a linear-Gaussian encoder and decoder on
+  Gaussian data whose every term is a closed form, to check the bounds on.
 * **Remedies for collapse**, applied to the source's Eq. (8): KL annealing (Bowman et al. 2016,
   :func:`kl_anneal_weight`, :func:`train_annealed`) and free bits (Kingma et al. 2016,
   :func:`free_bits_kl`, :func:`free_bits_eq8_objective`).
@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from .._checks import check_positive_int, check_positive_number, check_same, check_tensor
+from .._checks import check_nonnegative_number, check_positive_int, check_positive_number, check_same, check_tensor
 from ..book.live import LiveExplorer, Slider
 from ..evaluation import heldout_elbo
 from ..models import VAE, ModelConfig
@@ -132,8 +132,7 @@ def free_bits_kl(mu: Tensor, logvar: Tensor, floor: float = FREE_BITS) -> Tensor
     check_same(("mu", "logvar"), mu, logvar)
     if mu.dim() != 2:
         raise ValueError(f"mu must have shape (B, J), got {tuple(mu.shape)}")
-    if not isinstance(floor, (int, float)) or isinstance(floor, bool) or not (0 <= floor < math.inf):
-        raise ValueError(f"floor must be a finite number >= 0, got {floor!r}")
+    check_nonnegative_number("floor", floor)
     per_unit = (0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar)).mean(0)  # kappa_j averaged over the batch
     return torch.clamp(per_unit, min=floor).sum()  # eq. free-bits
 
@@ -314,66 +313,6 @@ def beta_explorer_data(path: Path = COMMITTED, images: Path = IMAGES) -> Explore
     return ExplorerData(betas[order], np.array([sweep[k]["rate"] for k in sweep])[order],
                         np.array([sweep[k]["distortion"] for k in sweep])[order], arrays["originals"],
                         arrays["reconstructions"][order], arrays["samples"][order])
-
-
-# --- A channel whose every term is a closed form ----------------------------------------------------
-
-
-@dataclass(frozen=True)
-class GaussianChannel:
-    """Data ``x ~ N(0, cov_x)`` (D,), encoder ``q(z|x) = N(A x, diag exp(logvar))``, decoder ``N(W z + b, s2 I)``.
-
-    Every quantity of the rate-distortion plane is a closed form here (float64): the rate, the
-    distortion, the mutual information of the encoder's joint, the KL of the aggregate posterior
-    to the prior, and the entropy of the data.
-    """
-
-    cov_x: Tensor  # (D, D)
-    A: Tensor  # (J, D)
-    logvar: Tensor  # (J,)
-    W: Tensor  # (D, J)
-    b: Tensor  # (D,)
-    s2: float
-
-    def _cov_z(self) -> Tensor:  # the aggregate posterior q(z) = N(0, A cov_x A^T + V)
-        return self.A @ self.cov_x @ self.A.T + torch.diag(self.logvar.exp())
-
-    def rate(self) -> float:
-        """``E_x KL(q(z|x) || N(0, I))``."""
-        j = self.A.shape[0]
-        return 0.5 * (self.logvar.exp().sum() + torch.trace(self.A @ self.cov_x @ self.A.T) - j - self.logvar.sum()).item()
-
-    def mutual_information(self) -> float:
-        """``I_q(x; z) = 1/2 (log det cov_z - log det V)``."""
-        return 0.5 * (torch.logdet(self._cov_z()) - self.logvar.sum()).item()
-
-    def marginal_kl(self) -> float:
-        """``KL(q(z) || p(z))`` of the aggregate posterior."""
-        cov_z = self._cov_z()
-        return 0.5 * (torch.trace(cov_z) - cov_z.shape[0] - torch.logdet(cov_z)).item()
-
-    def distortion(self) -> float:
-        """``-E_{x, z ~ q} log N(x; W z + b, s2 I)``."""
-        d = self.W.shape[0]
-        m = torch.eye(d, dtype=self.W.dtype) - self.W @ self.A  # x - W z - b = M x - W e - b, e ~ N(0, V)
-        sq = torch.trace(m @ self.cov_x @ m.T) + torch.trace(self.W @ torch.diag(self.logvar.exp()) @ self.W.T) + self.b.pow(2).sum()
-        return (0.5 * d * (LOG_2PI + math.log(self.s2)) + sq / (2 * self.s2)).item()
-
-    def data_entropy(self) -> float:
-        """``H = 1/2 log det(2 pi e cov_x)``."""
-        d = self.cov_x.shape[0]
-        return 0.5 * (d * (LOG_2PI + 1.0) + torch.logdet(self.cov_x)).item()
-
-    @staticmethod
-    def random(data_dim: int = 5, latent_dim: int = 3, generator: torch.Generator | None = None) -> "GaussianChannel":
-        """A random channel (float64) with a random positive-definite data covariance."""
-        data_dim, latent_dim = check_positive_int("data_dim", data_dim), check_positive_int("latent_dim", latent_dim)
-        g = generator or torch.Generator().manual_seed(0)
-        r = lambda *s: torch.randn(*s, generator=g, dtype=torch.float64)  # noqa: E731
-        half = r(data_dim, data_dim)
-        return GaussianChannel(half @ half.T / data_dim + 0.1 * torch.eye(data_dim, dtype=torch.float64),
-                               0.5 * r(latent_dim, data_dim), 0.5 * r(latent_dim) - 1.0, 0.5 * r(data_dim, latent_dim),
-                               0.1 * r(data_dim), 0.3)
 
 
 def beta_explorer(data: ExplorerData, marks: dict[float, str]) -> LiveExplorer:
