@@ -30,6 +30,10 @@ if _nbval is not None:
             refresh = f".venv/bin/python scripts/execute.py {os.path.relpath(str(self.fspath))}"
             self.comparison_traceback.extend(
                 [*problems, f"If the change is intended, re-execute the chapter: {refresh}"])
+        if not same:  # nbval names an unexpected stream but not what it said: say it
+            for o in test:
+                if o.get("output_type") == "stream" and o.get("name") == "stderr":
+                    self.comparison_traceback.append(f"the cell wrote to stderr: {o.get('text', '')[:3000]}")
         return same and not problems
 
     _nbval.IPyNbCell.compare_outputs = _compare_with_claims

@@ -266,3 +266,19 @@ def test_checkpoint_refuses_the_wrong_model_kind(tmp_path):
     T.save_checkpoint(path, small_vae())
     with pytest.raises(ValueError, match="checkpoint holds a VAE, but model is a AutoEncoder"):
         T.load_checkpoint(path, AutoEncoder(SMALL))
+
+
+def test_fit_without_progress_bar_never_touches_tqdm():
+    """With the bar off (CI, VAE_LIB_NO_PROGRESS) fit must not import tqdm.auto: without ipywidgets, which
+    the book does not require, tqdm.auto writes a warning to stderr, and nbval fails the cell on it."""
+    import subprocess
+    import sys
+
+    code = ("import sys, torch, vae_lib\n"
+            "from vae_lib.training import fit, ae_objective\n"
+            "m = vae_lib.AutoEncoder(vae_lib.ModelConfig(784, 8, 2))\n"
+            "fit(m, ae_objective(), torch.rand(16, 784), epochs=1, batch_size=8, progress=False)\n"
+            "bad = [k for k in ('tqdm.auto', 'tqdm.autonotebook', 'tqdm.notebook') if k in sys.modules]\n"
+            "assert not bad, bad\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and not done.stderr.strip(), done.stderr[-2000:]

@@ -9,6 +9,7 @@ import math
 import os
 import random
 import tempfile
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -211,6 +212,17 @@ def _progress_enabled(progress: bool | None) -> bool:
     return not (os.environ.get("CI") or os.environ.get("VAE_LIB_NO_PROGRESS"))
 
 
+def _epochs(epochs: int, progress: bool):
+    """range(epochs), with a progress bar when ``progress``: a widget in Jupyter and Colab, text elsewhere."""
+    if not progress:
+        return range(epochs)
+    with warnings.catch_warnings():
+        # without ipywidgets (not a dependency), tqdm.auto warns on stderr and falls back to a text bar
+        warnings.simplefilter("ignore")
+        from tqdm.auto import tqdm
+    return tqdm(range(epochs), desc="epochs")
+
+
 def _default_optimizer(model: nn.Module, lr: float) -> torch.optim.Optimizer:
     """Adam, as one fused kernel where this torch has it for the parameters' device.
 
@@ -271,7 +283,6 @@ def fit(
     (``objective.check_data``); the batches then run without per-call value scans
     unless ``validate=True``, and an epoch whose mean terms are not finite raises.
     """
-    from tqdm.auto import tqdm
 
     check_tensor("x_train", x_train)
     if not isinstance(epochs, int) or epochs < 0:
@@ -291,7 +302,7 @@ def fit(
     g = torch.Generator(device=device).manual_seed(seed)
     n = x_train.shape[0]
     model.train()
-    for epoch in tqdm(range(epochs), disable=not _progress_enabled(progress), desc="epochs"):
+    for epoch in _epochs(epochs, _progress_enabled(progress)):
         order = torch.randperm(n, device=device, generator=g)
         sums = 0
         with validation(validate):
