@@ -322,7 +322,8 @@ _MOVE_SLIDERS = """() => Array.from(document.querySelectorAll('div.vae-explorer'
     input.dispatchEvent(new Event('input', {bubbles: true}));
     return {explorer: root.id, slider: input.dataset.key, moves: 12, changed: changed,
             rendered: +root.dataset.renders - renders, pictureChanged: after !== before, ms: ms,
-            valueText: input.getAttribute('aria-valuetext'), error: root.dataset.error || null};
+            valueText: input.getAttribute('aria-valuetext'), error: root.dataset.error || null,
+            waiting: !!root.querySelector('.vae-explorer-waiting')};
   });
 })"""
 
@@ -484,6 +485,7 @@ def test_explorer_sliders_redraw_the_figure_continuously(site, visits):
         assert len({m["explorer"] for m in moves}) == stored, f"{rel}: {stored} explorers expected on the page"
         for move in moves:
             assert move["error"] is None, f"{rel}: {move['explorer']} failed: {move['error']}"
+            assert not move["waiting"], f"{rel}: {move['explorer']} still shows its no-script text"
             assert move["rendered"] == move["moves"] + 1, f"{rel}: not every move of a slider redrew: {move}"
             assert move["changed"] == move["moves"], f"{rel}: moving a slider left the figure as it was: {move}"
 

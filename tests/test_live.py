@@ -101,6 +101,8 @@ def test_html_carries_the_spec_the_learned_data_and_the_script():
     assert learned == {"note": "</script><b>"}
     assert live.script() in page and "window.VAEExplorers" in live.script()
     assert 'id="explorer-demo"' in page and explorer._repr_html_() == page
+    # where no script runs, the reader sees what the explorer is and how to start it
+    assert 'class="vae-explorer-waiting">Explorer: a figure &lt;/script&gt; here It is drawn by JavaScript' in page
     assert "LiveExplorer('demo'" in repr(explorer)
 
 

@@ -230,7 +230,9 @@
     var svg = el("svg", {viewBox: "0 0 " + width + " " + height, width: width, role: "img",
                          "aria-label": spec.description, "font-family": "DejaVu Sans, Helvetica, Arial, sans-serif"});
     svg.style.maxWidth = "100%"; svg.style.height = "auto"; svg.style.display = "block";
-    root.querySelector(".vae-explorer-figure").appendChild(svg);
+    var holder = root.querySelector(".vae-explorer-figure"), waiting = holder.querySelector(".vae-explorer-waiting");
+    if (waiting) holder.removeChild(waiting);  // the text shown where no script runs
+    holder.appendChild(svg);
     return svg;
   }
 

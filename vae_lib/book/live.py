@@ -164,8 +164,12 @@ class LiveExplorer:
         learned = ("" if self.learned is None else
                    f'<script type="application/json" class="vae-explorer-learned">{_json(self.learned)}</script>')
         return (f'<div class="vae-explorer" id="explorer-{self.name}" data-kind="{self.kind}">{_STYLE}'
-                f'<div class="vae-explorer-controls"></div><div class="vae-explorer-figure"></div>'
-                f'<noscript>{html.escape(self.description)} (this explorer needs JavaScript)</noscript>'
+                f'<div class="vae-explorer-controls"></div><div class="vae-explorer-figure">'
+                # shown until the script draws the figure: where a page does not run it (JupyterLab, for a
+                # notebook not yet trusted), the reader learns what is there and how to start it
+                f'<p class="vae-explorer-waiting">Explorer: {html.escape(self.description)} It is drawn by '
+                f'JavaScript in the page; if this text stays, run the cell (JupyterLab runs the scripts of a '
+                f'stored notebook only once it is trusted).</p></div>'
                 f'<script type="application/json" class="vae-explorer-spec">{_json(self.spec())}</script>{learned}'
                 f"<script>\n{script()}</script></div>")
 
