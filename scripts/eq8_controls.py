@@ -12,11 +12,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 from pathlib import Path
 
-import torch
 
 os.environ.setdefault("VAE_LIB_NO_PROGRESS", "1")
 
@@ -25,6 +23,7 @@ sys.path.insert(0, str(ROOT))
 
 import vae_lib  # noqa: E402
 from vae_lib.chapters import eq8_controls as ec  # noqa: E402
+from provenance import provenance  # noqa: E402  (scripts/ is on sys.path)
 
 OUT = ROOT / "vae_lib" / "_data" / "eq8_controls.json"
 
@@ -46,11 +45,7 @@ def main() -> None:
             results.setdefault(str(seed), {})[name] = ec.measure(model, variant, x_heldout)
             print(seed, name, results[str(seed)][name], flush=True)
     record = {
-        "command": "python scripts/eq8_controls.py --seeds " + args.seeds,
-        "torch": torch.__version__, "vae_lib": vae_lib.__version__, "machine": platform.machine(),
-        "threads": torch.get_num_threads(),
-        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
-        "env": {k: os.environ[k] for k in ("ATEN_CPU_CAPABILITY", "MKL_ENABLE_INSTRUCTIONS") if k in os.environ},
+        **provenance("python scripts/eq8_controls.py --seeds " + args.seeds),
         "s0": ec.S0, "training": vars(vae_lib.training.REFERENCE), "results": results,
     }
     args.out.write_text(json.dumps(record, indent=1) + "\n")

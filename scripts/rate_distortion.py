@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -35,6 +34,7 @@ import vae_lib  # noqa: E402
 from vae_lib.chapters import diagnostics as dg  # noqa: E402
 from vae_lib.chapters import rate_distortion as rd  # noqa: E402
 from vae_lib.objectives import source_eq8_equivalent_variance  # noqa: E402
+from provenance import provenance  # noqa: E402  (scripts/ is on sys.path)
 
 BETAS = (0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0, 300.0, 1000.0)  # and then Eq. (8)'s hidden beta
 
@@ -84,11 +84,7 @@ def main() -> None:
         print("sigma", seed, {k: v for k, v in row.items() if k != "variances"}, flush=True)
 
     record = {
-        "command": "python scripts/rate_distortion.py --seeds " + args.seeds,
-        "torch": torch.__version__, "vae_lib": vae_lib.__version__, "machine": platform.machine(),
-        "threads": torch.get_num_threads(),
-        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
-        "env": {k: os.environ[k] for k in ("ATEN_CPU_CAPABILITY", "MKL_ENABLE_INSTRUCTIONS") if k in os.environ},
+        **provenance("python scripts/rate_distortion.py --seeds " + args.seeds),
         "seconds": round(time.perf_counter() - start),
         "s0": rd.S0, "free_bits": rd.FREE_BITS, "warmup_epochs": rd.WARMUP_EPOCHS, "sigma_lr": rd.SIGMA_LR,
         "training": vars(vae_lib.training.REFERENCE),

@@ -808,10 +808,18 @@ def test_the_pages_closed_forms_agree_with_vae_lib(site, server, browser):
     assert checked >= {"kl-gaussians", "reparameterised-cloud", "elbo-gap", "decoder-variance"}, checked
 
 
+def _decoded(learned: dict, a, b):
+    """torch's pixel means for plane coordinates a, b (N,), from the plane and the weights the page holds."""
+    import torch
+    from vae_lib.book import live
+
+    mean, axes = (torch.tensor(learned[k], dtype=torch.float64) for k in ("mean", "axes"))
+    return live.exported_forward(learned["decoder"], mean + a[:, None] * axes[0] + b[:, None] * axes[1])
+
+
 def test_the_pages_decoder_draws_the_exported_weights(site, server, browser):
     """Decode a fixed set of codes in the page and compare with torch, from the very weights the page holds."""
     import torch
-    from vae_lib.book import live
 
     checked = 0
     for rel, page, found in _explorers_on(site, server, browser):
@@ -821,9 +829,8 @@ def test_the_pages_decoder_draws_the_exported_weights(site, server, browser):
             grid = _grid(("a", [-3.5, -1.25, 0.0, 0.7, 3.5]), ("b", [-3.5, -0.4, 0.0, 2.0, 3.5]))
             got = page.evaluate(_DECODE_GRID, [e["id"], grid])
             learned = e["learned"]
-            mean, axes = torch.tensor(learned["mean"], dtype=torch.float64), torch.tensor(learned["axes"], dtype=torch.float64)
             a, b = (torch.tensor([g[k] for g in grid], dtype=torch.float64) for k in ("a", "b"))
-            ref = live.exported_forward(learned["decoder"], mean + a[:, None] * axes[0] + b[:, None] * axes[1])
+            ref = _decoded(learned, a, b)
             means = torch.tensor([r["means"] for r in got], dtype=torch.float64)
             grey = torch.tensor([r["grey"] for r in got], dtype=torch.float64)
             assert (means - ref).abs().max() < 1e-6, f"{rel} {e['id']}: the page's decoder is not the exported one"
@@ -834,8 +841,7 @@ def test_the_pages_decoder_draws_the_exported_weights(site, server, browser):
             n, limit, side = e["spec"]["data"]["grid"], e["spec"]["data"]["grid_limit"], e["spec"]["data"]["side"]
             steps = torch.linspace(-limit, limit, n, dtype=torch.float64)
             rows, cols = torch.meshgrid(torch.arange(n), torch.arange(n), indexing="ij")
-            a, b = steps[cols.reshape(-1)], steps.flip(0)[rows.reshape(-1)]
-            ref = live.exported_forward(learned["decoder"], mean + a[:, None] * axes[0] + b[:, None] * axes[1])
+            ref = _decoded(learned, steps[cols.reshape(-1)], steps.flip(0)[rows.reshape(-1)])
             want = torch.round(255 * (1 - ref)).reshape(n, n, side, side).permute(0, 2, 1, 3).reshape(n * side, n * side)
             shown = torch.tensor(tiles, dtype=torch.float64).reshape(n * side, n * side)
             assert (shown - want).abs().max() <= 1, f"{rel} {e['id']}: the decoded grid is not the exported decoder's"

@@ -90,6 +90,11 @@ class Slider:
         return out
 
 
+def decade_ticks(lo: float, hi: float) -> list[float]:
+    """The powers of ten in [lo, hi] (0 < lo < hi): the ticks of a log slider."""
+    return [10.0**e for e in range(math.ceil(math.log10(lo)), math.floor(math.log10(hi)) + 1)]
+
+
 def _json(value) -> str:
     # inside <script>: no "</" can end the element early
     return json.dumps(value, separators=(",", ":"), allow_nan=False).replace("<", "\\u003c")
@@ -303,5 +308,5 @@ def exported_size(exported: dict) -> int:
     return sum(layer["in"] * layer["out"] + 8 * layer["out"] for layer in exported["layers"])
 
 
-__all__ = ["KINDS", "MAX_PIXEL_ERROR", "MEAN_PIXEL_ERROR", "LiveExplorer", "Slider", "export_mlp", "exported_forward", "exported_size", "script",
+__all__ = ["KINDS", "MAX_PIXEL_ERROR", "MEAN_PIXEL_ERROR", "decade_ticks", "LiveExplorer", "Slider", "export_mlp", "exported_forward", "exported_size", "script",
            "seeded_normal", "seeded_uniform"]

@@ -28,7 +28,7 @@ import torch
 from torch import Tensor
 
 from .._checks import check_nonnegative_number, check_positive_number, check_same, check_tensor
-from ..book.live import LiveExplorer, Slider
+from ..book.live import LiveExplorer, Slider, decade_ticks
 from ..objectives import LOG_2PI
 from ..models import VAE, reparameterize
 
@@ -213,7 +213,7 @@ def spectrum_explorer(eigenvalues: Tensor, s2_marks: dict[str, float], n_show: i
     if not isinstance(s2_marks, dict):
         raise TypeError(f"s2_marks must be a dict of label -> s^2, got {type(s2_marks).__name__}")
     lo, hi = s2_range
-    decades = [10.0**e for e in range(math.ceil(math.log10(lo)), math.floor(math.log10(hi)) + 1)]
+    decades = decade_ticks(lo, hi)
     marks = {label: check_positive_number(f"s2_marks[{label!r}]", v) for label, v in s2_marks.items()}
     ticks = sorted([(t, f"{t:g}") for t in decades] + [(v, k) for k, v in marks.items()])
     # 6 significant digits; round-off-sized values (a constant pixel's variance) are 0, the same on every machine

@@ -31,7 +31,7 @@ import torch
 from torch import Tensor, nn
 
 from .._checks import check_nonnegative_number, check_positive_int, check_positive_number, check_same, check_tensor
-from ..book.live import LiveExplorer, Slider
+from ..book.live import LiveExplorer, Slider, decade_ticks
 from ..evaluation import heldout_elbo
 from ..models import VAE, ModelConfig
 from ..objectives import LOG_2PI, ElboTerms, source_eq8_equivalent_variance, source_eq8_loss
@@ -334,8 +334,7 @@ def beta_explorer(data: ExplorerData, marks: dict[float, str]) -> LiveExplorer:
         pieces += [data.reconstructions[i].reshape(-1), data.samples[i].reshape(-1)]
     images = np.concatenate(pieces).astype(np.uint8)
     lo, hi = min(betas), max(betas)
-    decades = [10.0**e for e in range(math.ceil(math.log10(lo)), math.floor(math.log10(hi)) + 1)]
-    ticks = sorted(set(decades) | {lo, hi})
+    ticks = sorted(set(decade_ticks(lo, hi)) | {lo, hi})
     slider = Slider("beta", "β", lo, hi, 1.0 if 1.0 in betas else lo, ticks=tuple(ticks), log=True,
                     tick_labels=tuple(f"{t:g}" for t in ticks))
     return LiveExplorer("beta-sweep", "beta-sweep", [slider], {
