@@ -29,6 +29,9 @@ Registered in ``_config.yml`` under ``sphinx: local_extensions: {book_site: _ext
   build. ``make test`` builds the site with ``BOOK_EXECUTE=off`` from the
   stored outputs, because nbval has just executed every chapter; ``make book``
   leaves it unset and so executes every chapter (``force``).
+* **Notebooks readable in Jupyter.** The stored chapters hold their roles and directives in a
+  readable form (``_ext/notebook_markup.py``); on ``source-read`` it is turned back into MyST,
+  so the site resolves every role itself.
 """
 from __future__ import annotations
 
@@ -45,6 +48,7 @@ from sphinx.config import Config
 from sphinx.util import logging
 
 import equation_registry
+import notebook_markup
 
 logger = logging.getLogger(__name__)
 
@@ -211,9 +215,15 @@ def _install_mathjax(app: Sphinx, exception: Exception | None) -> None:
         "window.BOOK_CITATION = " + json.dumps(data, ensure_ascii=False, indent=1) + ";\n", encoding="utf-8")
 
 
+def _notebook_to_myst(app: Sphinx, docname: str, source: list[str]) -> None:
+    if str(app.env.doc2path(docname)).endswith(".ipynb"):
+        source[0] = notebook_markup.notebook_to_myst(source[0])
+
+
 def setup(app: Sphinx) -> dict:
     app.setup_extension("myst_nb")  # its nb_execution_mode must exist before config-inited
     app.connect("config-inited", _configure)
+    app.connect("source-read", _notebook_to_myst)
     app.connect("html-page-context", _drop_repeated_inline_scripts, priority=900)  # after the others
     app.connect("build-finished", _install_mathjax)
     app.connect("doctree-read", _index_key_terms)

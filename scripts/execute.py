@@ -1,9 +1,13 @@
 """Re-execute chapters, top to bottom, to refresh their stored outputs (in place by default).
 
-Usage: .venv/bin/python scripts/execute.py [--out DIR] [chapters/NAME.ipynb ...]   (default: all chapters)
+Usage: .venv/bin/python scripts/execute.py [--out DIR] [--markdown-only] [chapters/NAME.ipynb ...]   (default: all)
 Stored outputs must always come from such a run: nbval compares them with a fresh one, and
 tests/test_freshness.py checks the stamp written here (scripts/freshness.py).
 --out DIR writes the executed notebooks to DIR and leaves the repository untouched.
+After a run, every markdown cell is put in the readable form (_ext/notebook_markup.py): each glued
+value, citation and equation reference is written out beside its role, from this run's own values,
+so the notebook reads in Jupyter and Colab as on the site. --markdown-only does only that, from the
+stored outputs, without executing (after another chapter's equations were renumbered, say).
 """
 import argparse
 import os
@@ -17,11 +21,16 @@ from nbclient.exceptions import CellExecutionError
 
 import freshness  # scripts/ is on sys.path when this file is run
 
+root = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(root / "_ext"))
+import notebook_markup  # noqa: E402
+
 os.environ.setdefault("VAE_LIB_NO_PROGRESS", "1")
 os.environ.setdefault("PYTHONHASHSEED", "0")
-root = Path(__file__).resolve().parent.parent
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("--out", type=Path, help="write the executed notebooks here instead of in place")
+parser.add_argument("--markdown-only", action="store_true",
+                    help="only rewrite the readable texts of the markdown, from the stored outputs")
 parser.add_argument("notebooks", nargs="*", type=Path)
 args = parser.parse_args()
 paths = args.notebooks or sorted((root / "chapters").glob("*.ipynb"))
@@ -33,10 +42,16 @@ for path in paths:
     client = NotebookClient(nb, timeout=600, kernel_name="python3", record_timing=False,
                             resources={"metadata": {"path": str(path.parent)}})
     try:
-        client.execute()
+        if not args.markdown_only:
+            client.execute()
     except CellExecutionError as error:
         sys.exit(f"{path}: a cell failed; nothing written.\n{error}")
-    freshness.write_stamp(nb)
+    try:
+        notebook_markup.make_readable(nb)
+    except notebook_markup.MarkupError as error:
+        sys.exit(f"{path}: {error}; nothing written.")
+    if not args.markdown_only:  # the stamp hashes the markdown's MyST, which the readable texts do not change
+        freshness.write_stamp(nb)
     target = args.out / path.name if args.out else path
     target.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, target)

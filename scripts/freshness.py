@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 from importlib.metadata import version
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "vae_lib"
+sys.path.insert(0, str(ROOT / "_ext"))
+import notebook_markup  # noqa: E402
 
 
 def _source(cell) -> str:
@@ -22,8 +25,10 @@ def _source(cell) -> str:
 
 
 def cells_hash(nb) -> str:
-    """The ordered cell types and sources; outputs, execution counts and metadata excluded."""
-    cells = [[cell["cell_type"], _source(cell)] for cell in nb["cells"]]
+    """The ordered cell types and sources; outputs, execution counts and metadata excluded.
+    Markdown counts as its MyST source: the readable texts beside the roles come from the outputs."""
+    cells = [[cell["cell_type"], notebook_markup.to_myst(_source(cell)) if cell["cell_type"] == "markdown"
+              else _source(cell)] for cell in nb["cells"]]
     return hashlib.sha256(json.dumps(cells).encode()).hexdigest()
 
 

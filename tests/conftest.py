@@ -15,6 +15,8 @@ matplotlib.use("Agg")
 
 # the benchmark lives outside the package (benchmarks/bench.py); the tests import it as `bench`
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+# ...and the book's markup (_ext/notebook_markup.py): the stored chapters' markdown is read as its MyST
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "_ext"))
 
 torch.set_num_threads(1)  # other jobs share the cores; one thread is also the fastest here
 

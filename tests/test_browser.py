@@ -123,6 +123,48 @@ def test_the_site_has_the_book(site):
     assert "search.html" in pages and (site / "searchindex.js").is_file(), "the theme's search page is missing"
 
 
+_READABLE = re.compile(r"<!--@(?P<role>glue:text|eq|cite|cite:p|cite:t) (?P<content>.*?)-->(?P<text>.*?)<!--/@-->", re.S)
+_READABLE_TAG = re.compile(r"<!--@math (?P<label>\S+)-->.*?\\tag\{(?P<number>[^}]*)\}", re.S)
+
+
+def _readable_texts(notebook: Path) -> dict[str, list]:
+    """What the stored notebook shows a Jupyter reader for each role, in document order (_ext/notebook_markup.py)."""
+    cells = json.loads(notebook.read_text(encoding="utf-8"))["cells"]
+    markdown = "\n\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
+    found = {"glue": [], "eq": [], "cite": [], "tags": []}
+    for m in _READABLE.finditer(markdown):
+        found["glue" if m["role"] == "glue:text" else m["role"].split(":")[0]].append(m["text"])
+    found["tags"] = [(m["label"], f"({m['number']})") for m in _READABLE_TAG.finditer(markdown)]
+    return found
+
+
+def _site_texts(page: Path) -> dict[str, list]:
+    """The same, as the built page shows it."""
+    main = BeautifulSoup(page.read_text(encoding="utf-8"), "html.parser").select_one("main") or BeautifulSoup("", "html.parser")
+    for explorer in main.select(".cell_output"):  # outputs are not prose
+        explorer.decompose()
+    return {
+        "glue": [s.get_text() for s in main.select("span.pasted-text")],
+        "eq": [a.get_text() for a in main.select('a.reference.internal[href*="#equation-"]') if a.get_text().startswith("Eq.")],
+        "cite": [" ".join(s.get_text().split()) for s in main.select("span.bibtex-citation")],
+        "tags": [(div["id"].removeprefix("equation-"), div.select_one("span.eqno").get_text().rstrip("#"))
+                 for div in main.select("div.math[id^=equation-]") if div.select_one("span.eqno")],
+    }
+
+
+@pytest.mark.parametrize("name", sorted(p.stem for p in (ROOT / "chapters").glob("*.ipynb")))
+def test_the_notebook_shows_what_the_site_shows(site, name):
+    """Every glued value, equation reference, citation and equation number written into the stored notebook
+    for Jupyter and Colab readers is, in order, the text the site renders for that role."""
+    notebook, page = _readable_texts(ROOT / "chapters" / f"{name}.ipynb"), _site_texts(site / "chapters" / f"{name}.html")
+    for kind in ("glue", "eq", "cite", "tags"):
+        assert notebook[kind], f"{name}: the stored notebook has no readable {kind} (run scripts/execute.py)"
+        differ = [(i, a, b) for i, (a, b) in enumerate(zip(notebook[kind], page[kind])) if a != b]
+        assert len(notebook[kind]) == len(page[kind]) and not differ, (
+            f"{name}: {kind}: the notebook shows {len(notebook[kind])}, the site {len(page[kind])}; "
+            f"first differences (index, notebook, site): {differ[:5]}")
+
+
 def test_no_page_loads_anything_from_another_host(site):
     outside = []
     for rel in _pages(site):

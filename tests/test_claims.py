@@ -17,7 +17,7 @@ import pytest
 import torch
 
 from vae_lib import book
-from vae_lib.book import ClaimError, claim, holds, reconcile_claims
+from vae_lib.book import ClaimError, claim, glue, holds, reconcile_claims
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -35,6 +35,10 @@ def test_claim_returns_the_rounded_value_inside_its_range():
     assert claim("x", 3.14159, within=(3, 4), tol=0.01, digits=2) == 3.14
     assert claim("n", torch.tensor(7), within=(7, 7), tol=0) == 7
     assert isinstance(claim("n", 7, within=(0, 10), tol=0), int)
+    # rounded to units, a number prints as an integer ("85", not "85.0"), as glue does
+    shown = claim("loss", 84.6, within=(80, 90), tol=0.5, digits=0)
+    assert shown == 85 and isinstance(shown, int)
+    assert isinstance(glue("g", 2.5001, digits=0), int)
 
 
 def test_claim_outside_its_range_fails_naming_it():

@@ -24,6 +24,7 @@ from typing import NamedTuple
 import pytest
 import yaml
 from markdown_it.renderer import RendererHTML
+from notebook_markup import to_myst
 from myst_parser.config.main import MdParserConfig
 from myst_parser.parsers.mdit import create_md_parser
 
@@ -107,7 +108,8 @@ def _markdown(doc: str) -> str:
     if path.suffix == ".md":
         return path.read_text(encoding="utf-8")
     cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
-    return "\n\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
+    # the MyST that the site parses (the stored form is the readable one, _ext/notebook_markup.py)
+    return "\n\n".join(to_myst("".join(c["source"])) for c in cells if c["cell_type"] == "markdown")
 
 
 @lru_cache(maxsize=None)

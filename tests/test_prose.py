@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from notebook_markup import to_myst
 from test_pages import CHAPTERS, ROOT, _parser, _split_directive
 
 # References by number that are words, not data: chapter numbers, the source's equation and section
@@ -45,7 +46,7 @@ STRUCTURAL = {"0", "1"}
 
 def _chapter_cells(doc: str) -> list[tuple[int, str]]:
     nb = json.loads((ROOT / f"{doc}.ipynb").read_text(encoding="utf-8"))
-    return [(i, "".join(c["source"])) for i, c in enumerate(nb["cells"]) if c["cell_type"] == "markdown"]
+    return [(i, to_myst("".join(c["source"]))) for i, c in enumerate(nb["cells"]) if c["cell_type"] == "markdown"]
 
 
 def _code_cells(doc: str) -> list[tuple[int, str]]:

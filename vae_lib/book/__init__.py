@@ -127,6 +127,8 @@ def _rounded(value, digits: int | None):
         return value
     if not isinstance(digits, int) or digits < 0:
         raise ValueError(f"digits must be a non-negative int or None, got {digits!r}")
+    if digits == 0:  # "17", not "17.0": a number rounded to units prints as an integer
+        return int(round(float(value)))
     return round(float(value), digits)
 
 

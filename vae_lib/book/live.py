@@ -173,8 +173,9 @@ class LiveExplorer:
                 # shown until the script draws the figure: where a page does not run it (JupyterLab, for a
                 # notebook not yet trusted), the reader learns what is there and how to start it
                 f'<p class="vae-explorer-waiting">Explorer: {html.escape(self.description)} It is drawn by '
-                f'JavaScript in the page; if this text stays, run the cell (JupyterLab runs the scripts of a '
-                f'stored notebook only once it is trusted).</p></div>'
+                f'JavaScript in the page, with no kernel. If this text stays, the page has not run its script: '
+                f'in JupyterLab or Notebook 7, trust the notebook (command palette: Trust Notebook), or run the '
+                f'chapter from the top (Run \u25b8 Run All Cells), since this cell needs the cells above it.</p></div>'
                 f'<script type="application/json" class="vae-explorer-spec">{_json(self.spec())}</script>{learned}'
                 f"<script>\n{script()}</script></div>")
 
