@@ -470,3 +470,32 @@ def test_landscape_has_a_colourbar_and_level_labels(reverse_fits):
     assert len(ax.figure.axes) == 2 and "D_{\\mathrm{KL}}(q" in ax.figure.axes[1].get_ylabel()  # the colourbar
     assert any(t.get_text() for t in ax.texts)  # clabel writes the levels as texts on the axes
     matplotlib.pyplot.close(ax.figure)
+
+
+def test_kl_is_invariant_under_an_invertible_change_of_variables():
+    """eq. kl-change-of-variables: the Jacobian factors of eq. kl-change-of-variables-densities cancel; the entropy moves."""
+    import scipy.integrate
+    import scipy.stats
+    for (mu_p, sd_p), (mu_q, sd_q) in [((0.0, 1.0), (1.0, math.exp(-0.5))), ((-0.5, 0.7), (0.4, 1.6))]:
+        closed = math.log(sd_q / sd_p) + (sd_p**2 + (mu_p - mu_q) ** 2) / (2 * sd_q**2) - 0.5
+        for psi, inverse, log_jac in [(math.sinh, math.asinh, lambda u: -0.5 * math.log1p(u * u)),
+                                      (math.exp, math.log, lambda u: -math.log(u)),
+                                      (lambda z: 3 * z - 1, lambda u: (u + 1) / 3, lambda u: -math.log(3))]:
+            lo = 0.0 if psi is math.exp else -np.inf
+            def log_p(u): return scipy.stats.norm.logpdf(inverse(u), mu_p, sd_p) + log_jac(u)  # noqa: E306
+            def log_q(u): return scipy.stats.norm.logpdf(inverse(u), mu_q, sd_q) + log_jac(u)  # noqa: E306
+            after = scipy.integrate.quad(lambda u: math.exp(log_p(u)) * (log_p(u) - log_q(u)), lo, np.inf,
+                                         epsabs=1e-13, epsrel=1e-12, limit=400)[0]
+            assert abs(after - closed) < 1e-8
+
+
+def test_reverse_landscape_has_three_minima_and_two_saddles():
+    """The stationary points chapter 3 marks: Newton's method from the chapter's starts, and the kinds it reports."""
+    target = kl_fits.GaussianMixture1D(weights=(0.4, 0.6), means=(-2.0, 2.0), stds=(0.6, 0.6))
+    points = [kl_fits.find_stationary(target, "reverse", m, v) for m, v in ((-1.2, 0.6), (0.0, 0.5), (1.0, 0.6))]
+    assert [k for _, _, k in points] == [1, 0, 1]
+    centre = points[1]
+    fits = [kl_fits.fit_gaussian(target, "reverse", mu0=m, logvar0=0.0, steps=300, lr=0.2) for m in (-1.0, 1.0)]
+    assert float(kl_fits.kl_to_gaussian(target, centre[0], centre[1], "reverse")) > max(f.kl for f in fits)
+    with pytest.raises(RuntimeError):
+        kl_fits.find_stationary(target, "reverse", 0.0, -1.0)  # runs off the plane

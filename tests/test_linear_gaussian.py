@@ -270,3 +270,17 @@ def test_gap_explorer_frames_split_log_evidence_into_elbo_and_kl():
     assert d["y_max"] >= worst  # the bar's axis holds every q of the sliders
     with pytest.raises(ValueError, match="mu and logvar must have shape"):
         br.gap_explorer(model, x[0], mu[:1], logvar[:1])
+
+
+def test_cavi_climbs_to_the_mean_field_optimum():
+    """eq. mean-field-gaussian-update cycled (CAVI): the ELBO never decreases and the fixed point is eq. mean-field-optimum."""
+    gen = torch.Generator().manual_seed(5)
+    model = lg.LinearGaussian.random(3, 6, noise_variance=0.3, generator=gen)
+    _, x = model.sample(1, generator=gen)
+    mf_mu, mf_logvar = model.mean_field_optimum(x[0])
+    path = model.cavi(x[0], torch.full((3,), 2.0, dtype=torch.float64), sweeps=200)
+    elbo = torch.stack([model.elbo(x[0], m, lg.diag_cov(mf_logvar)) for m in path])
+    assert bool((elbo[1:] >= elbo[:-1] - 1e-12).all())
+    assert torch.allclose(path[-1], mf_mu, atol=1e-9)
+    with pytest.raises(ValueError, match="sweeps"):
+        model.cavi(x[0], mf_mu, sweeps=0)

@@ -185,8 +185,12 @@ def plot_fits(target: GaussianMixture1D, fits: dict[str, GaussianFit], ax: Axes 
 def plot_landscape(target: GaussianMixture1D, direction: str, fits: dict[str, GaussianFit],
                    ax: Axes | None = None, mu_range: tuple[float, float] = (-4.0, 4.0),
                    logvar_range: tuple[float, float] = (-3.0, 2.5), n: int = 41,
-                   colors: list[str] | None = None) -> Axes:
-    """Contours of the KL in ``direction`` over (mu, log sigma^2), with each fit's path and end point."""
+                   colors: list[str] | None = None, marks: dict[str, list[tuple[float, float]]] | None = None) -> Axes:
+    """Contours of the KL in ``direction`` over (mu, log sigma^2), with each fit's path and end point.
+
+    ``marks`` maps a legend label to points (mu, logvar), e.g. saddle points from :func:`find_stationary`:
+    a label containing "saddle" is drawn as black crosses, any other as black plus signs.
+    """
     colors = colors or [f"C{i}" for i in range(len(fits))]
     mus = torch.linspace(*mu_range, n, dtype=torch.float64)
     logvars = torch.linspace(*logvar_range, n, dtype=torch.float64)
@@ -198,18 +202,47 @@ def plot_landscape(target: GaussianMixture1D, direction: str, fits: dict[str, Ga
     lines = ax.contour(mus.numpy(), logvars.numpy(), kl.numpy(), levels=levels, cmap="viridis", linewidths=0.8,
                        norm=LogNorm(levels[0], levels[-1]))
     labelled = lines.levels[::4]  # every fourth level, on the lines and on the colourbar: readable, not crowded
-    ax.clabel(lines, labelled, fmt="%.2g", fontsize=7)
-    ax.figure.colorbar(lines, ax=ax, ticks=labelled, format="%.2g", label=f"{DIRECTIONS_TEX[direction]} (nats)")
+    ax.clabel(lines, labelled, fmt="%.1f", fontsize=7)  # one format, one decimal, on the lines and on the bar
+    ax.figure.colorbar(lines, ax=ax, ticks=labelled, format="%.1f", label=f"{DIRECTIONS_TEX[direction]} (nats)")
     for i, (label, fit) in enumerate(fits.items()):
         color = colors[i]
         ax.plot(fit.path[:, 0].numpy(), fit.path[:, 1].numpy(), color=color, lw=1.5)
         ax.plot(float(fit.path[0, 0]), float(fit.path[0, 1]), "o", color=color, markersize=4)
         ax.plot(fit.mu, fit.logvar, "*", color=color, markersize=11, label=label)
+    for label, points in (marks or {}).items():
+        mus_, logvars_ = zip(*points)
+        ax.plot(mus_, logvars_, "X" if "saddle" in label else "P", color="k", markersize=7, ls="none", label=label)
     ax.set_xlabel(r"$\mu$")
     ax.set_ylabel(r"$v = \log\sigma^2$")
     ax.legend(fontsize=8, loc="upper center", framealpha=0.9)
     return ax
 
 
-__all__ = ["DIRECTIONS", "GaussianFit", "GaussianMixture1D", "fit_gaussian", "kl_landscape",
+def find_stationary(target: GaussianMixture1D, direction: str, mu0: float, logvar0: float,
+                    steps: int = 50) -> tuple[float, float, int]:
+    """The stationary point of the KL in ``direction`` that Newton's method reaches from (mu0, logvar0).
+
+    Returns (mu, logvar, the number of negative Hessian eigenvalues there): 0 for a minimum, 1 for a saddle.
+    Newton's method converges to a nearby stationary point whatever its kind; raises if it does not converge.
+    """
+    theta = torch.tensor([float(mu0), float(logvar0)], dtype=torch.float64)
+
+    def kl(t: Tensor) -> Tensor:
+        return kl_to_gaussian(target, t[0], t[1], direction)
+
+    for _ in range(steps):
+        grad = torch.autograd.functional.jacobian(kl, theta)
+        if float(grad.norm()) < 1e-12:
+            break
+        theta = theta - torch.linalg.solve(torch.autograd.functional.hessian(kl, theta), grad)
+        if not bool(torch.isfinite(theta).all()) or float(theta.abs().max()) > 20:
+            raise RuntimeError(f"Newton's method left the plane from ({mu0}, {logvar0}); start nearer a stationary point")
+    grad = torch.autograd.functional.jacobian(kl, theta)
+    if float(grad.norm()) > 1e-8:
+        raise RuntimeError(f"no stationary point reached from ({mu0}, {logvar0}): |gradient| {float(grad.norm()):.2e}")
+    eig = torch.linalg.eigvalsh(torch.autograd.functional.hessian(kl, theta))
+    return float(theta[0]), float(theta[1]), int((eig < 0).sum())
+
+
+__all__ = ["DIRECTIONS", "GaussianFit", "GaussianMixture1D", "find_stationary", "fit_gaussian", "kl_landscape",
            "kl_to_gaussian", "moment_match", "plot_fits", "plot_landscape"]

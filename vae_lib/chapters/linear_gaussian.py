@@ -279,6 +279,29 @@ class LinearGaussian:
         # eq. mean-field-optimum: mu = m, sigma_j^2 = 1 / Lambda_jj
         return mean, -torch.log(precision_diag)
 
+    def cavi(self, x: Tensor, mu0: Tensor, sweeps: int) -> Tensor:
+        """Coordinate-ascent mean-field updates of q's means from ``mu0`` (J,); x (D,). Returns (sweeps + 1, J).
+
+        Each update sets q_j to eq. mean-field-gaussian-update given the other units' current means;
+        its variance is always 1 / Lambda_jj, so only the means move.
+        """
+        x = self._check("x", x, self.data_dim)
+        if x.dim() != 1:
+            raise ValueError(f"x must have shape ({self.data_dim},) (one observation), got {tuple(x.shape)}")
+        mu = self._check("mu0", mu0, self.latent_dim).clone()
+        if not isinstance(sweeps, int) or isinstance(sweeps, bool) or sweeps < 1:
+            raise ValueError(f"sweeps must be a positive integer, got {sweeps!r}")
+        mean, _ = self.posterior(x)
+        eye = torch.eye(self.latent_dim, dtype=x.dtype, device=x.device)
+        precision = eye + self.weight.T @ self.weight / self.noise_variance
+        path = [mu.clone()]
+        for _ in range(sweeps):
+            for j in range(self.latent_dim):
+                others = (precision[j] * (mu - mean)).sum() - precision[j, j] * (mu[j] - mean[j])
+                mu[j] = mean[j] - others / precision[j, j]  # eq. mean-field-gaussian-update
+            path.append(mu.clone())
+        return torch.stack(path)
+
 
 __all__ = [
     "LinearGaussian",
