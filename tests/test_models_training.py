@@ -282,3 +282,34 @@ def test_fit_without_progress_bar_never_touches_tqdm():
             "assert not bad, bad\n")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and not done.stderr.strip(), done.stderr[-2000:]
+
+
+def test_no_progress_text_on_stderr_unasked(monkeypatch, capsys):
+    """The default bar is a widget or nothing: tqdm's text fallback would be a pink stderr box in Jupyter."""
+    import importlib.util
+    import sys
+    import types
+
+    monkeypatch.delenv("CI", raising=False)
+    monkeypatch.delenv("VAE_LIB_NO_PROGRESS", raising=False)
+    assert T._progress_enabled(True) and not T._progress_enabled(False)
+
+    class ZMQInteractiveShell:  # what a Jupyter kernel's get_ipython() returns
+        pass
+
+    monkeypatch.setitem(sys.modules, "IPython", types.SimpleNamespace(get_ipython=lambda: ZMQInteractiveShell()))
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "ipywidgets" else real_find_spec(name, *a))
+    assert not T._progress_enabled(None)  # a kernel without ipywidgets: no bar
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: object())
+    assert T._progress_enabled(None)  # with ipywidgets: the widget
+    monkeypatch.setenv("VAE_LIB_NO_PROGRESS", "1")
+    assert not T._progress_enabled(None)
+
+    monkeypatch.delenv("VAE_LIB_NO_PROGRESS")
+    monkeypatch.setattr(importlib.util, "find_spec", real_find_spec)
+    monkeypatch.setitem(sys.modules, "IPython", types.SimpleNamespace(get_ipython=lambda: None))
+    model = VAE(ModelConfig(input_dim=16, hidden_dim=8, latent_dim=2))
+    T.fit(model, T.vae_objective(), torch.rand(16, 16), epochs=2, batch_size=8)  # outside a kernel: no bar
+    assert capsys.readouterr().err == ""

@@ -9,7 +9,6 @@ import math
 import os
 import random
 import tempfile
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -207,19 +206,33 @@ class History:
 
 
 def _progress_enabled(progress: bool | None) -> bool:
+    """The default: a bar only where it can be a widget (a notebook with ipywidgets, as in Colab).
+
+    Without ipywidgets, tqdm.auto falls back to a text bar on stderr, which
+    Jupyter shows as a pink box: nothing goes to stderr unasked.
+    """
     if progress is not None:
         return progress
-    return not (os.environ.get("CI") or os.environ.get("VAE_LIB_NO_PROGRESS"))
+    if os.environ.get("CI") or os.environ.get("VAE_LIB_NO_PROGRESS"):
+        return False
+    return _widgets_available()
+
+
+def _widgets_available() -> bool:
+    import importlib.util
+    import sys
+
+    shell = getattr(sys.modules.get("IPython"), "get_ipython", lambda: None)()
+    in_kernel = shell is not None and shell.__class__.__name__ != "TerminalInteractiveShell"
+    return in_kernel and importlib.util.find_spec("ipywidgets") is not None
 
 
 def _epochs(epochs: int, progress: bool):
-    """range(epochs), with a progress bar when ``progress``: a widget in Jupyter and Colab, text elsewhere."""
+    """range(epochs), with a progress bar when ``progress``: a widget in a notebook with ipywidgets, text elsewhere."""
     if not progress:
         return range(epochs)
-    with warnings.catch_warnings():
-        # without ipywidgets (not a dependency), tqdm.auto warns on stderr and falls back to a text bar
-        warnings.simplefilter("ignore")
-        from tqdm.auto import tqdm
+    from tqdm.auto import tqdm
+
     return tqdm(range(epochs), desc="epochs")
 
 
@@ -274,8 +287,9 @@ def fit(
     """Train with Adam on index batches of ``x_train`` (N, D), which is moved to the model's device.
 
     Returns (or extends) a :class:`History` with ``train/<term>`` per epoch and,
-    when ``x_heldout`` is given, ``heldout/<term>``. Progress bars are off when
-    the environment variable ``CI`` or ``VAE_LIB_NO_PROGRESS`` is set.
+    when ``x_heldout`` is given, ``heldout/<term>``. ``progress=None`` shows a bar
+    only as a widget (a notebook kernel with ipywidgets, as in Colab), and never
+    when the environment variable ``CI`` or ``VAE_LIB_NO_PROGRESS`` is set.
 
     Speed (see ``python benchmarks/bench.py``): the data stay on the device, batches
     are index gathers, the loss terms accumulate on the device (one host sync per
