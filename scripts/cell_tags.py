@@ -53,7 +53,8 @@ def split(source: str) -> tuple[str, str] | None:
     """A mixed cell's computation and its bookkeeping (claim/holds/glue statements), as two sources.
 
     None when the cell is not mixed, or when a later computing statement reads a
-    name that a bookkeeping statement binds (then the two cannot be separated).
+    name that a bookkeeping statement binds, or rebinds one that it reads (then the
+    two cannot be separated).
     """
     try:
         body = ast.parse(source).body
@@ -64,11 +65,13 @@ def split(source: str) -> tuple[str, str] | None:
                                              for s, k in zip(body, keep)):
         return None
     bound: set[str] = set()
+    read: set[str] = set()
     for s, k in zip(body, keep):
         if k:
             bound |= _names(s, ast.Store)
-        elif _names(s, ast.Load) & bound:
-            return None
+            read |= _names(s, ast.Load)
+        elif _names(s, ast.Load) & bound or _names(s, ast.Store) & read:
+            return None  # moving the bookkeeping would change what it reads, or what reads it
     lines = source.splitlines()
     starts = [s.lineno - 1 for s in body]
     # a statement owns the comment lines just above it

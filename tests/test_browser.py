@@ -348,7 +348,9 @@ _MOVE_SLIDERS = """() => Array.from(document.querySelectorAll('div.vae-explorer'
   const picture = () => root.querySelector('.vae-explorer-figure svg').outerHTML +
     Array.from(root.querySelectorAll('canvas')).map(c => c.toDataURL()).join();
   return Array.from(root.querySelectorAll('input[type=range]')).map(input => {
-    const start = input.value, before = picture(), renders = +root.dataset.renders, ms = [];
+    const start = input.value, before = picture(), renders = +root.dataset.renders, ms = [], shown = [];
+    const spec = JSON.parse(root.querySelector('script.vae-explorer-spec').textContent);
+    const stops = spec.sliders.find(s => s.key === input.dataset.key).stops || [];
     let changed = 0;
     for (let k = 0; k < 12; k++) {
       const lo = +input.min, hi = +input.max, last = picture();
@@ -358,13 +360,16 @@ _MOVE_SLIDERS = """() => Array.from(document.querySelectorAll('div.vae-explorer'
       root.getBoundingClientRect();
       ms.push(performance.now() - t0);
       if (picture() !== last) changed++;
+      const state = root.vaeState || {};
+      shown.push({value: root.vaeValues[input.dataset.key], text: input.getAttribute('aria-valuetext'),
+                  drawn: state.beta === undefined ? null : state.beta});
     }
     const after = picture();
     input.value = start;
     input.dispatchEvent(new Event('input', {bubbles: true}));
     return {explorer: root.id, slider: input.dataset.key, moves: 12, changed: changed,
             rendered: +root.dataset.renders - renders, pictureChanged: after !== before, ms: ms,
-            valueText: input.getAttribute('aria-valuetext'), error: root.dataset.error || null,
+            valueText: input.getAttribute('aria-valuetext'), error: root.dataset.error || null, stops: stops, shown: shown,
             waiting: !!root.querySelector('.vae-explorer-waiting')};
   });
 })"""
@@ -530,6 +535,19 @@ def test_explorer_sliders_redraw_the_figure_continuously(site, visits):
             assert not move["waiting"], f"{rel}: {move['explorer']} still shows its no-script text"
             assert move["rendered"] == move["moves"] + 1, f"{rel}: not every move of a slider redrew: {move}"
             assert move["changed"] == move["moves"], f"{rel}: moving a slider left the figure as it was: {move}"
+
+
+def test_a_slider_with_stops_shows_the_value_drawn(site, visits):
+    """A slider over a few trained models (chapter 8's beta) snaps to one of them: the value it shows is the
+    model's, never a position between two models."""
+    stepped = [(rel, m) for rel in _chapters(site) for m in visits[rel].get("sliders", []) if m["stops"]]
+    assert stepped, "no slider with stops on the site (chapter 8's beta slider has them)"
+    for rel, move in stepped:
+        for s in move["shown"]:
+            assert s["value"] in move["stops"], f"{rel} {move['explorer']}: the slider holds {s['value']}, not a stop"
+            if s["drawn"] is not None:
+                assert s["drawn"] == s["value"], f"{rel} {move['explorer']}: shows {s['text']!r}, draws {s['drawn']}"
+        assert len({s["value"] for s in move["shown"]}) > 2, f"{rel}: the slider reached too few stops: {move['shown']}"
 
 
 def test_explorer_redraws_within_the_latency_budget(site, visits):

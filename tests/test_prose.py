@@ -205,3 +205,89 @@ def test_old_spellings_are_gone(doc):
                 bad += [f"cell {i}: an ASCII label {m.group(1)!r} (use mathtext or Unicode): {line.strip()!r}"
                         for m in FORBIDDEN_LABEL.finditer(line)]
     assert not bad, f"{doc}:\n" + "\n".join(bad)
+
+
+# --- Each chapter's symbols, checked against the table --------------------------------------
+
+# Symbols of the language of mathematics rather than of the book: Euler's e, the differential d (also the pixel
+# index, which the table defines), the identity I, pi, the reals, expectation, the normal density, the KL's D.
+MATH_LANGUAGE = {"e", "d", "I", r"\pi", r"\mathbb{R}", r"\mathbb{E}", r"\mathcal{N}", "D"}
+GREEK = set(("alpha beta gamma delta epsilon varepsilon zeta eta theta vartheta iota kappa lambda mu nu xi pi rho "
+             "sigma varsigma tau upsilon phi varphi chi psi omega Gamma Delta Theta Lambda Xi Pi Sigma Upsilon Phi "
+             "Psi Omega ell").split())
+_NOT_SYMBOLS = re.compile(r"\\(?:text|textrm|operatorname\*?|mathrm|label|tag|begin|end|mathbf)\{[^{}]*\}")
+_TOKEN = re.compile(r"\\(?:mathcal|mathbb|mathscr)\{([A-Za-z])\}|\\([A-Za-z]+)|([A-Za-z])")
+_SCOPE = re.compile(r"\(chapters? ([\d ,and–-]+)\)")
+
+
+def math_symbols(math: str) -> set[str]:
+    """The symbols a formula uses: single Latin letters, Greek letters and calligraphic/blackboard letters
+    (subscripts count on their own; words in \\text, \\operatorname, \\mathrm do not)."""
+    out = set()
+    for m in _TOKEN.finditer(_NOT_SYMBOLS.sub(" ", math)):
+        if m.group(1):
+            out.add(m.group(0))
+        elif m.group(2):
+            if m.group(2) in GREEK:
+                out.add("\\" + m.group(2))
+        else:
+            out.add(m.group(3))
+    return out
+
+
+def _chapter_math(doc: str) -> set[str]:
+    used = set()
+    for _, text in _chapter_cells(doc):
+        for block in re.findall(r"^[ \t]*```\{math\}\n(?:[ \t]*:label:.*\n)?(.*?)^[ \t]*```", text, re.S | re.M):
+            used |= math_symbols(block)
+        text = re.sub(r"```\{math\}.*?```", " ", text, flags=re.S)
+        used |= {s for span in re.findall(r"\$\$(.*?)\$\$|\$([^$]+)\$", text, re.S) for s in math_symbols("".join(span))}
+    return used
+
+
+def _scope(meaning: str) -> set[int] | None:
+    """The chapters a row restricts its symbol to, '(chapter 6)', '(chapters 3, 7)'; None for the whole book."""
+    found = set()
+    for group in _SCOPE.findall(meaning):
+        numbers = [int(n) for n in re.findall(r"\d+", group)]
+        if re.search(r"\d\s*[–-]\s*\d", group):
+            numbers = list(range(numbers[0], numbers[-1] + 1))
+        found |= set(numbers)
+    return found or None
+
+
+def symbol_rows() -> dict[str, list[tuple[str, set[int] | None]]]:
+    """Base symbol -> the rows that define it (their meaning and chapter scope): the row's symbols and
+    their subscripts ($p_U$ defines $U$ too), not the letters of their arguments."""
+    rows: dict[str, list] = {}
+    for cell, meaning in notation_table():
+        for symbol in _symbols(cell):
+            head = re.split(r"[(_^]", symbol.replace(r"\hat", "").replace(r"\bar", "").replace(r"\star", ""))[0]
+            subscripts = "".join(re.findall(r"_(\{[^{}]*\}|\\[A-Za-z]+|[A-Za-z0-9])", symbol))
+            for base in (math_symbols(head) or math_symbols(symbol)) | math_symbols(subscripts):
+                rows.setdefault(base, []).append((meaning, _scope(meaning)))
+    return rows
+
+
+@pytest.mark.parametrize("doc", CHAPTERS)
+def test_every_symbol_of_a_chapter_has_its_meaning_in_the_table(doc):
+    """A symbol a chapter uses must have a row in intro.md's table whose scope includes the chapter, so one
+    letter cannot quietly mean two things in two chapters: a row says '(chapter N)' when its sense is local."""
+    chapter = int(Path(doc).name[:2])
+    rows = symbol_rows()
+    bad = []
+    for symbol in sorted(_chapter_math(doc) - MATH_LANGUAGE):
+        if symbol not in rows:
+            bad.append(f"{symbol}: no row in the notation table")
+        elif all(scope is not None and chapter not in scope for _, scope in rows[symbol]):
+            bad.append(f"{symbol}: the table defines it only for other chapters ({'; '.join(m for m, _ in rows[symbol])})")
+    assert not bad, f"{doc} (chapter {chapter}): add a row, widen a row's scope if the sense is the same, or rename:\n" + "\n".join(bad)
+
+
+def test_the_symbol_detector():
+    assert math_symbols(r"D_{\mathrm{KL}}(q \,\Vert\, p) = \mathbb{E}_q[\log q - \log p_\theta(x \mid z)]") == {
+        "D", "q", "p", r"\mathbb{E}", r"\theta", "x", "z"}
+    assert math_symbols(r"\text{for all } t > 0, \operatorname{sd}(w_1)") == {"t", "w"}
+    assert _scope("the continuous Bernoulli's normaliser (chapter 6)") == {6}
+    assert _scope("an entropy (chapter 1), of a distribution (chapters 3, 7)") == {1, 3, 7}
+    assert _scope("a covariance matrix; in chapter 4 the posterior's") is None

@@ -160,6 +160,17 @@ def whitening(z: Tensor) -> tuple[Tensor, Tensor]:
     return a, -a @ z.mean(0)
 
 
+def fitted_gaussian_codes(z: Tensor, eps: Tensor) -> Tensor:
+    """Draws of the Gaussian fitted to codes z (N, J), from standard normal noise eps (n, J): ``m + T eps``,
+    with m and ``T T^T`` the mean and covariance of z (the inverse of :func:`whitening`): (n, J)."""
+    _check_matrix("z", z)
+    _check_matrix("eps", eps, z.shape[1])
+    if z.shape[0] <= z.shape[1]:
+        raise ValueError(f"z must hold more codes than dimensions to have a covariance, got {tuple(z.shape)}")
+    t = torch.linalg.cholesky(torch.cov(z.T))
+    return z.mean(0) + eps.to(z.device, z.dtype) @ t.T
+
+
 def transform_codes(model: Model, matrix: Tensor, shift: Tensor | None = None) -> Model:
     """A copy of ``model`` whose codes are ``A z + c`` and whose decoder undoes the map: ``d(A^-1 (z - c))``.
 
