@@ -73,6 +73,11 @@ def split(source: str) -> tuple[str, str] | None:
         elif _names(s, ast.Load) & bound or _names(s, ast.Store) & read:
             return None  # moving the bookkeeping would change what it reads, or what reads it
     lines = source.splitlines()
+    last = [s for s, k in zip(body, keep) if k][-1]
+    if isinstance(last, ast.Expr):  # the cell's last call would otherwise display its value
+        row, line = last.end_lineno - 1, lines[last.end_lineno - 1].encode()  # ast's columns count UTF-8 bytes
+        if not line[last.end_col_offset:].lstrip().startswith(b";"):  # before any trailing comment
+            lines[row] = (line[:last.end_col_offset] + b";" + line[last.end_col_offset:]).decode()
     starts = [s.lineno - 1 for s in body]
     # a statement owns the comment lines just above it
     for i in range(len(body)):
@@ -82,8 +87,6 @@ def split(source: str) -> tuple[str, str] | None:
     head = lines[: starts[0]]
     compute = head + [l for s, k, a, b in zip(body, keep, starts, ends) if not k for l in lines[a:b]]
     books = "\n".join(l for s, k, a, b in zip(body, keep, starts, ends) if k for l in lines[a:b]).rstrip()
-    if isinstance([s for s, k in zip(body, keep) if k][-1], ast.Expr) and not books.endswith(";"):
-        books += ";"  # the cell's last call would otherwise display its value
     return "\n".join(compute).rstrip(), books
 
 

@@ -1,6 +1,6 @@
-"""Train the four losses of chapter 6's controlled Eq. (8) experiment for several seeds.
+"""Train the five losses of chapter 6's controlled Eq. (8) experiment for several seeds.
 
-    .venv/bin/python scripts/eq8_controls.py            # seeds 0, 1, 2: about 2 minutes on one core
+    .venv/bin/python scripts/eq8_controls.py            # seeds 0, 1, 2: about 3 minutes on one core
 
 Writes vae_lib/_data/eq8_controls.json: for each seed and loss, the measurements of
 vae_lib.chapters.eq8_controls.measure on the embedded held-out digits, with the

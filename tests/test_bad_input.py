@@ -411,6 +411,9 @@ def test_model_config_and_sample_reject_bools():
     ({"ticks": (0.0, 5.0)}, ValueError, r"^slider 's': ticks must lie in \[-1, 1\], got \[5.0\]"),
     ({"ticks": (0.0,), "tick_labels": ("a", "b")}, ValueError, r"^slider 's': tick_labels must name every tick \(1\)"),
     ({"digits": -1}, ValueError, "^slider 's': digits must be a non-negative int or None"),
+    ({"stops": (0.0, NAN)}, ValueError, "^stops must be a finite number"),
+    ({"stops": (0.0, 2.0)}, ValueError, r"^slider 's': stops must lie in \[-1, 1\], got \[2.0\]"),
+    ({"stops": (-0.5, 0.5)}, ValueError, r"^slider 's': value must be one of the stops \[-0.5, 0.5\], got 0"),
 ])
 def test_slider_names_what_is_wrong(kwargs, error, match):
     args = {"key": "s", "label": "s", "lo": -1.0, "hi": 1.0, "value": 0.0, **kwargs}

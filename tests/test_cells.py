@@ -54,4 +54,7 @@ def test_the_splitter():
     assert split("y = claim('a', 1.0, within=(0, 2), tol=0.1)\nplt.plot(y)") is None  # later code reads y
     assert split("claim('a', x, within=(0, 2), tol=0.1)\nx = x + 1") is None  # later code rebinds what it reads
     assert split(books) is None and split(compute) is None
+    # the semicolon goes after the call, not into its trailing comment
+    assert split("x = f(1)\nglue('a', x, digits=2)  # exp(-1.5 / 2): the centre, σ")[1] == \
+        "glue('a', x, digits=2);  # exp(-1.5 / 2): the centre, σ"
     assert not is_bookkeeping("import math") and not is_bookkeeping("%matplotlib inline")

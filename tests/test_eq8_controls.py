@@ -1,7 +1,8 @@
 """The controlled Eq. (8) experiment of chapter 6 (vae_lib.chapters.eq8_controls).
 
-* the two controls are the same loss up to a positive factor and a constant (eq. hidden-beta),
+* the two Gaussian controls are the same loss up to a positive factor and a constant (eq. hidden-beta),
   checked against torch.distributions on random decoder outputs;
+* the Bernoulli loss with Eq. (8)'s weighting is the Bernoulli beta-VAE with beta = D, divided by D;
 * each variant's own likelihood is a normalised density (its integral over one pixel is one);
 * measure() reports what a collapsed and a working model look like, on models built by hand;
 * the committed results file has every seed and variant, and a bad file is refused by name.
@@ -55,6 +56,22 @@ def test_the_controls_are_one_loss_up_to_a_factor_and_a_constant():
         # eq. hidden-beta with beta = 1 against s0^2: Eq. (8) reweighted = (2 s0^2 / D) (-L) - s0^2 log(2 pi s0^2)
         expected = 2 * s02 / D * reference - s02 * math.log(2 * math.pi * s02)
         assert reweighted.item() == pytest.approx(expected.item(), rel=1e-5, abs=1e-6)
+
+
+def test_the_pixel_mean_bernoulli_loss_is_a_beta_vae_with_beta_d_divided_by_d():
+    found = ec.variants(D)
+    for seed in range(3):
+        x, logits, mu, logvar = outputs(seed)
+        terms = found["bernoulli_mean"].objective(Fixed(logits, mu, logvar), x)
+        q, p = Normal(mu, (0.5 * logvar).exp()), Normal(torch.zeros_like(mu), torch.ones_like(mu))
+        cross_entropy = torch.nn.functional.binary_cross_entropy_with_logits(logits, x, reduction="none").sum(-1)
+        kl = kl_divergence(q, p).sum(-1)
+        assert terms.reconstruction.item() == pytest.approx((cross_entropy / D).mean().item(), rel=1e-5)
+        assert terms.kl.item() == pytest.approx(kl.mean().item(), rel=1e-5)
+        assert terms.loss.item() == pytest.approx(((cross_entropy + D * kl) / D).mean().item(), rel=1e-5)
+    assert found["bernoulli_mean"].likelihood == "continuous_bernoulli"
+    with pytest.raises(ValueError, match="must lie in"):  # grey levels only, like the Bernoulli ELBO
+        found["bernoulli_mean"].objective.check_data("x", torch.full((2, D), 1.5))
 
 
 def test_each_variant_is_scored_under_a_normalised_likelihood_of_its_own_family():

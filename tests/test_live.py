@@ -97,6 +97,9 @@ def test_html_carries_the_spec_the_learned_data_and_the_script():
     spec = json.loads(re.search(r'class="vae-explorer-spec">(.*?)</script>', page).group(1))
     assert spec["kind"] == "decoder-variance" and spec["sliders"][0]["log"] is True
     assert spec["sliders"][0]["ticks"] == [0.01, 1.0, 100.0] and spec["description"] == "a figure </script> here"
+    assert "stops" not in spec["sliders"][0]  # a continuous slider
+    stepped = live.Slider("beta", "β", 0.1, 10.0, 1.0, log=True, stops=(0.1, 1, 10.0)).spec()
+    assert stepped["stops"] == [0.1, 1.0, 10.0] and all(type(t) is float for t in stepped["stops"])
     learned = json.loads(re.search(r'class="vae-explorer-learned">(.*?)</script>', page).group(1))
     assert learned == {"note": "</script><b>"}
     assert live.script() in page and "window.VAEExplorers" in live.script()

@@ -540,6 +540,20 @@
       inputs[s.key] = {input: input, out: out, spec: s, to: to, from: from};
       values[s.key] = s.value;
     });
+    /* a slider with stops (the models a sweep trained) takes only those values, the nearest in its own scale,
+       so its label always names what is drawn */
+    function snap(I, x) {
+      var stops = I.spec.stops || [];
+      if (!stops.length) return x;
+      var best = stops[0];
+      stops.forEach(function (t) { if (Math.abs(I.to(t) - I.to(x)) < Math.abs(I.to(best) - I.to(x))) best = t; });
+      return best;
+    }
+    function read(key) {
+      var I = inputs[key], x = snap(I, I.from(parseFloat(I.input.value)));
+      if (I.spec.stops && I.spec.stops.length) I.input.value = I.to(x);
+      return x;
+    }
     var update;
     function show(key) {
       var I = inputs[key], text = fmtValue(values[key], I.spec.digits !== undefined ? I.spec.digits : I.spec.log ? undefined : 2);
@@ -558,7 +572,7 @@
       var I = inputs[key];
       I.input.addEventListener("input", function () {
         if (!update) return;  // still loading (a decoder inflating): the first render reads the slider
-        values[key] = I.from(parseFloat(I.input.value));
+        values[key] = read(key);
         show(key); render();
       });
       show(key);
@@ -567,7 +581,7 @@
     root.vaeSet = function (v) {
       Object.keys(v).forEach(function (key) {
         var I = inputs[key];
-        values[key] = v[key]; I.input.value = I.to(v[key]); show(key);
+        values[key] = snap(I, v[key]); I.input.value = I.to(values[key]); show(key);
       });
       render();
       return root.vaeState;
@@ -575,7 +589,7 @@
     // a kind returns its update function, or a Promise of it when it must load something first
     root.vaeLoaded = Promise.resolve(make(root, spec)).then(function (u) {
       update = u;
-      Object.keys(inputs).forEach(function (key) { values[key] = inputs[key].from(parseFloat(inputs[key].input.value)); show(key); });
+      Object.keys(inputs).forEach(function (key) { values[key] = read(key); show(key); });
       render();
       root.dataset.loaded = "1";
     }).catch(function (e) { root.dataset.error = String(e); throw e; });

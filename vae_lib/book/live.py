@@ -44,6 +44,8 @@ class Slider:
     the page shows it with the current value, which is also the slider's ``aria-valuetext``.
     ``ticks`` are marked and labelled under the track (``tick_labels`` overrides their text);
     ``digits`` fixes the decimals shown (default: 2, or three significant digits on a log slider).
+    ``stops``, if given, are the only values it takes (the models a sweep trained): the page snaps to
+    the nearest, in the slider's own scale, so its label names the value drawn.
     """
 
     key: str
@@ -55,6 +57,7 @@ class Slider:
     log: bool = False
     digits: int | None = None
     tick_labels: tuple[str, ...] | None = None
+    stops: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
         if not isinstance(self.key, str) or not self.key.isidentifier():
@@ -78,7 +81,14 @@ class Slider:
         if self.digits is not None and (not isinstance(self.digits, int) or isinstance(self.digits, bool)
                                         or self.digits < 0):
             raise ValueError(f"slider {self.key!r}: digits must be a non-negative int or None, got {self.digits!r}")
+        stops = tuple(check_finite_number("stops", t) for t in self.stops)
+        outside = [t for t in stops if not lo <= t <= hi]
+        if outside:
+            raise ValueError(f"slider {self.key!r}: stops must lie in [{lo:g}, {hi:g}], got {outside}")
+        if stops and value not in stops:
+            raise ValueError(f"slider {self.key!r}: value must be one of the stops {list(stops)}, got {value:g}")
         object.__setattr__(self, "ticks", ticks)
+        object.__setattr__(self, "stops", stops)
 
     def spec(self) -> dict:
         out = {"key": self.key, "label": self.label, "min": float(self.lo), "max": float(self.hi),
@@ -87,6 +97,8 @@ class Slider:
             out["digits"] = self.digits
         if self.tick_labels is not None:
             out["tick_labels"] = list(self.tick_labels)
+        if self.stops:
+            out["stops"] = list(self.stops)
         return out
 
 

@@ -2,12 +2,15 @@
 
 The ELBO model and the source's Eq. (8) model differ in two ways at once: the
 likelihood (Bernoulli against Gaussian) and the weight between the two terms.
-Two controls separate them:
+Three more losses complete a two-by-two design, likelihood by weight:
 
 * ``gaussian``: a Gaussian decoder with a sensible variance ``s0^2``, its squared
   error *summed* over pixels (the negative ELBO, eq. negative-elbo-gaussian);
 * ``eq8_reweighted``: Eq. (8) itself, its KL term times ``2 s0^2 / D``: by
-  eq. hidden-beta, ``2 s0^2 / D`` times the ``gaussian`` loss plus a constant.
+  eq. hidden-beta, ``2 s0^2 / D`` times the ``gaussian`` loss plus a constant, so
+  the same cell of the design reached from the other side;
+* ``bernoulli_mean``: the Bernoulli cross-entropy *averaged* over pixels plus the
+  summed KL, Eq. (8)'s weighting with the Bernoulli likelihood: a β-VAE with β = D.
 
 All four train the reference VAE (``ModelConfig()``, ``training.REFERENCE``) from
 the same initial weights. Each is scored under its *own* likelihood, normalised
@@ -29,7 +32,7 @@ from torch import Tensor
 from ..models import VAE, ModelConfig
 from .._checks import check_positive_number, check_tensor
 from ..evaluation import heldout_elbo
-from ..objectives import source_eq8_equivalent_variance
+from ..objectives import ElboTerms, negative_elbo, source_eq8_equivalent_variance
 from ..training import REFERENCE, History, Objective, fit, seed_everything, source_eq8_objective, vae_objective
 from . import diagnostics as dg
 
@@ -47,8 +50,20 @@ class Variant:
     variance: float  # s^2 of a Gaussian decoder (unused otherwise)
 
 
+def pixel_mean_bernoulli_objective() -> Objective:
+    """The Bernoulli cross-entropy averaged over pixels plus the summed KL: Eq. (8)'s weights, Bernoulli terms."""
+
+    def terms(model, x: Tensor) -> ElboTerms:
+        logits, mu, logvar = model(x)
+        summed = negative_elbo(x, logits, mu, logvar, likelihood="bernoulli")
+        reconstruction = summed.reconstruction / x.shape[1]  # eq. source-eq8's mean over the D pixels
+        return ElboTerms(reconstruction + summed.kl, reconstruction, summed.kl)
+
+    return Objective("Bernoulli cross-entropy, mean over pixels, + KL", terms, unit_interval=True)
+
+
 def variants(n_pixels: int, s0: float = S0) -> dict[str, Variant]:
-    """The four losses, by name: ``elbo``, ``gaussian``, ``eq8``, ``eq8_reweighted``."""
+    """The five losses, by name: ``elbo``, ``gaussian``, ``eq8``, ``eq8_reweighted``, ``bernoulli_mean``."""
     s0 = check_positive_number("s0", s0)
     eq8_variance = source_eq8_equivalent_variance(n_pixels)
     weight = 2 * s0**2 / n_pixels  # eq. hidden-beta: the factor that turns Eq. (8) into a Gaussian ELBO
@@ -58,6 +73,8 @@ def variants(n_pixels: int, s0: float = S0) -> dict[str, Variant]:
                             vae_objective("gaussian", variance=s0**2), "gaussian", s0**2),
         "eq8": Variant("source Eq. (8)", source_eq8_objective(), "gaussian", eq8_variance),
         "eq8_reweighted": Variant("Eq. (8), KL × 2s₀²/D", source_eq8_objective(kl_weight=weight), "gaussian", s0**2),
+        "bernoulli_mean": Variant("Bernoulli, mean over pixels", pixel_mean_bernoulli_objective(),
+                                  "continuous_bernoulli", 1.0),
     }
 
 
@@ -86,7 +103,7 @@ def measure(model: VAE, variant: Variant, x_heldout: Tensor, seed: int = 0) -> d
     """Active units, KL, held-out ELBO under the variant's own likelihood, and reconstruction error.
 
     ``recon_mse`` is the per-pixel squared error of reconstructions decoded from
-    one code ``z ~ q(z|x)``: one yardstick for all four models.
+    one code ``z ~ q(z|x)``: one yardstick for all five models.
     """
     check_tensor("x_heldout", x_heldout)
     mu, _ = dg.encode_moments(model, x_heldout)

@@ -336,7 +336,7 @@ def beta_explorer(data: ExplorerData, marks: dict[float, str]) -> LiveExplorer:
     lo, hi = min(betas), max(betas)
     ticks = sorted(set(decade_ticks(lo, hi)) | {lo, hi})
     slider = Slider("beta", "β", lo, hi, 1.0 if 1.0 in betas else lo, ticks=tuple(ticks), log=True,
-                    tick_labels=tuple(f"{t:g}" for t in ticks))
+                    tick_labels=tuple(f"{t:g}" for t in ticks), stops=tuple(betas))
     return LiveExplorer("beta-sweep", "beta-sweep", [slider], {
         "beta": betas, "rate": [round(float(r), 4) for r in data.rate],
         "distortion": [round(float(d), 4) for d in data.distortion], "side": int(side), "n_images": int(k),
