@@ -19,7 +19,17 @@ except ImportError:  # nbval is only needed for the chapters
     _nbval = None
 
 if _nbval is not None:
+    import nbval.kernel as _nbval_kernel
+
     from vae_lib.book import reconcile_claims
+
+    def _execute_as_jupyter_does(self, cell_input, allow_stdin=None):
+        # nbval sends store_history=False; IPython then judges a trailing ';' by an older
+        # history entry, so a cell ending in "glue(...);" would display its value here
+        # but not in Jupyter, Colab or scripts/execute.py
+        return self.kc.execute(cell_input, store_history=True, allow_stdin=allow_stdin, stop_on_error=False)
+
+    _nbval_kernel.RunningKernel.execute_cell_input = _execute_as_jupyter_does
 
     _strict_compare = _nbval.IPyNbCell.compare_outputs
 

@@ -27,17 +27,17 @@ def test_classifier_learns_the_digits(classifier, data):
 
 
 def test_real_digits_score_high_and_one_class_scores_one(classifier, data):
-    real = ds.digit_score(classifier, data.heldout.images)
+    real = ds.score_images(classifier, data.heldout.images)
     assert real.confident_share > 60 and real.class_entropy > 2.1 and real.classifier_score > 6
     assert sum(real.counts) == round(real.confident_share / 100 * data.heldout.images.shape[0])
     ones = data.heldout.images[data.heldout.labels == 1]
-    only_ones = ds.digit_score(classifier, ones)
+    only_ones = ds.score_images(classifier, ones)
     assert only_ones.class_entropy < 0.3 and only_ones.classifier_score < 1.5
 
 
 def test_noise_cannot_score_like_digits(classifier, data):
-    noise = ds.digit_score(classifier, torch.rand(500, 784, generator=torch.Generator().manual_seed(0)))
-    real = ds.digit_score(classifier, data.heldout.images)
+    noise = ds.score_images(classifier, torch.rand(500, 784, generator=torch.Generator().manual_seed(0)))
+    real = ds.score_images(classifier, data.heldout.images)
     assert noise.classifier_score < real.classifier_score - 3
     assert noise.class_entropy < real.class_entropy
 
@@ -49,12 +49,12 @@ def test_score_formulas_on_a_known_classifier():
         clf.net[0].weight.copy_(torch.eye(10)); clf.net[0].bias.zero_()
         clf.net[2].weight.copy_(30 * torch.eye(10)); clf.net[2].bias.zero_()
     x = torch.eye(10)[[0, 0, 1, 2]]          # three classes, confident
-    s = ds.digit_score(clf, x)
+    s = ds.score_images(clf, x)
     p = torch.tensor([0.5, 0.25, 0.25], dtype=torch.float64)
     assert s.confident_share == 100 and s.counts[:3] == (2, 1, 1)
     assert math.isclose(s.class_entropy, float(-(p * p.log()).sum()), rel_tol=1e-9)
     assert math.isclose(s.classifier_score, math.exp(s.class_entropy), rel_tol=1e-6)  # confident: KL -> H(p(y))
-    flat = ds.digit_score(clf, torch.zeros(3, 10))       # every class 1/10: nothing confident, score 1
+    flat = ds.score_images(clf, torch.zeros(3, 10))       # every class 1/10: nothing confident, score 1
     assert flat.confident_share == 0 and flat.class_entropy == 0 and math.isclose(flat.classifier_score, 1, rel_tol=1e-9)
 
 
@@ -67,16 +67,16 @@ def test_score_formulas_on_a_known_classifier():
 ])
 def test_bad_images(classifier, images, message):
     with pytest.raises(ValueError, match=message):
-        ds.digit_score(classifier, images)
+        ds.score_images(classifier, images)
 
 
 def test_bad_arguments(classifier, data):
     x = data.heldout.images[:4]
     for threshold in (0.0, 1.0, 2, float("nan")):
         with pytest.raises(ValueError, match="threshold"):
-            ds.digit_score(classifier, x, threshold=threshold)
+            ds.score_images(classifier, x, threshold=threshold)
     with pytest.raises(TypeError, match="classifier"):
-        ds.digit_score(torch.nn.Linear(784, 10), x)
+        ds.score_images(torch.nn.Linear(784, 10), x)
     with pytest.raises(ValueError, match="labels"):
         ds.accuracy(classifier, x, torch.tensor([0, 1, 2, 10]))
     with pytest.raises(ValueError, match="labels"):

@@ -7,6 +7,8 @@ classifier can be confident about shapes no person would read as digits (a plain
 MLP calls most uniform noise a confident "2"): noise is scored alongside every model,
 and the classifier score of Salimans et al. (2016), which needs confidence *and*
 variety, is reported beside the two.
+
+Introduced in chapter 1; chapter 2 scores its samples the same way.
 """
 from __future__ import annotations
 
@@ -108,7 +110,7 @@ def accuracy(classifier: DigitClassifier, images: Tensor, labels: Tensor) -> flo
         return 100 * float((classifier(images).argmax(1) == labels).float().mean())
 
 
-def digit_score(classifier: DigitClassifier, images: Tensor, threshold: float = CONFIDENCE) -> DigitScore:
+def score_images(classifier: DigitClassifier, images: Tensor, threshold: float = CONFIDENCE) -> DigitScore:
     """Score images (N, 784) in [0, 1]: the share classified with confidence >= threshold, and the
     entropy of the classes those confident images receive."""
     if not isinstance(classifier, DigitClassifier):
