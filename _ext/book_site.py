@@ -177,10 +177,14 @@ def citation_data(book: Path) -> dict | None:
 
 
 def _fix_markup(app: Sphinx, pagename: str, templatename: str, context: dict, doctree) -> None:
-    """Bibliography entries inside docutils' ``role="list"`` must be list items (ARIA)."""
+    """Two ARIA repairs: bibliography entries inside docutils' ``role="list"`` must be list items, and
+    myst-nb's "Show code cell source" toggle must be named by the text it shows (its fixed
+    aria-label "Toggle hidden content" hides that text from a screen reader, and axe-core flags it)."""
     body = context.get("body")
     if isinstance(body, str) and 'role="doc-biblioentry"' in body:
-        context["body"] = body.replace('role="doc-biblioentry"', 'role="listitem"')
+        body = body.replace('role="doc-biblioentry"', 'role="listitem"')
+    if isinstance(body, str):
+        context["body"] = body.replace('<summary aria-label="Toggle hidden content">', "<summary>")
 
 
 def _drop_repeated_inline_scripts(app: Sphinx, pagename: str, templatename: str, context: dict,
