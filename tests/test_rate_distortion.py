@@ -229,6 +229,9 @@ def test_beta_explorer_carries_the_committed_sweep_and_its_images():
     np.testing.assert_array_equal(images[per * (2 + 2 * last):], data.samples[last].reshape(-1))
     (slider,) = explorer.sliders
     assert slider.log and slider.lo == min(d["beta"]) and slider.hi == max(d["beta"]) and slider.value == 1.0
+    assert slider.stops == tuple(d["beta"])  # the page can show only the models that were trained
+    labels = dict(zip(slider.ticks, slider.tick_labels))
+    assert labels[1.0] == "1" and labels[10000.0] == "10⁴" and labels[max(d["beta"])] == f"{max(d['beta']):g}"
     with pytest.raises(ValueError, match="^marks must map betas of the sweep"):
         rd.beta_explorer(data, {2.5: "not in the sweep"})
     with pytest.raises(TypeError, match="^data must be the ExplorerData"):

@@ -315,6 +315,14 @@ def beta_explorer_data(path: Path = COMMITTED, images: Path = IMAGES) -> Explore
                         arrays["reconstructions"][order], arrays["samples"][order])
 
 
+def _tick_label(t: float) -> str:
+    """``0.1``, ``1``, ``100``, but ``10³`` from a thousand on: short enough not to run into the last tick on a phone."""
+    e = round(math.log10(t))
+    if t >= 1000 and 10.0**e == t:
+        return "10" + str(e).translate(str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹"))
+    return f"{t:g}"
+
+
 def beta_explorer(data: ExplorerData, marks: dict[float, str]) -> LiveExplorer:
     """Chapter 8's explorer over beta: the sweep on the rate-distortion plane, with each model's images.
 
@@ -336,7 +344,7 @@ def beta_explorer(data: ExplorerData, marks: dict[float, str]) -> LiveExplorer:
     lo, hi = min(betas), max(betas)
     ticks = sorted(set(decade_ticks(lo, hi)) | {lo, hi})
     slider = Slider("beta", "β", lo, hi, 1.0 if 1.0 in betas else lo, ticks=tuple(ticks), log=True,
-                    tick_labels=tuple(f"{t:g}" for t in ticks), stops=tuple(betas))
+                    tick_labels=tuple(_tick_label(t) for t in ticks), stops=tuple(betas))
     return LiveExplorer("beta-sweep", "beta-sweep", [slider], {
         "beta": betas, "rate": [round(float(r), 4) for r in data.rate],
         "distortion": [round(float(d), 4) for d in data.distortion], "side": int(side), "n_images": int(k),
