@@ -139,7 +139,25 @@ def readable(markdown: str, context: Context) -> str:
         content = _comment_safe(m["content"], f"the {{{m['role']}}} content")
         return f"<!--@{m['role']} {content}-->{_inline_text(m['role'], m['content'], context)}<!--/@-->"
 
-    return _INLINE_MYST.sub(inline, markdown)
+    return _join_marker_lines(_INLINE_MYST.sub(inline, markdown))
+
+
+_INLINE_MARKER_LINE = re.compile(r"[ \t]*<!--@(?!math\b|admonition\b|note\b)")
+
+
+def _join_marker_lines(markdown: str) -> str:
+    """A line that starts with an inline marker is an HTML block to CommonMark (``<!--`` at a line's
+    start), which would end the paragraph there in Jupyter and Colab: join it to the line above."""
+    lines = markdown.split("\n")
+    out: list[str] = []
+    for line in lines:
+        above = out[-1] if out else ""
+        if (_INLINE_MARKER_LINE.match(line) and above.strip() and not above.lstrip().startswith(("|", "$$", "<!--@", "#"))
+                and not above.rstrip().endswith("$$")):
+            out[-1] = above.rstrip() + " " + line.lstrip()
+        else:
+            out.append(line)
+    return "\n".join(out)
 
 
 def _dedent(text: str, indent: str) -> str:

@@ -61,6 +61,22 @@ def test_commonmark_shows_no_myst_markup(path):
     assert not left, f"{path.name}: raw MyST visible in Jupyter/Colab (cell, markup): {left[:10]}"
 
 
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
+def test_no_inline_marker_breaks_a_paragraph(path):
+    """``<!--`` at a line's start opens an HTML block in CommonMark: the paragraph would end there."""
+    renderer = MarkdownIt("commonmark")
+    broken = [(i, t.content[:60]) for i, text in _markdown_cells(_notebook(path)) for t in renderer.parse(text)
+              if t.type == "html_block" and re.match(r"\s*<!--@(?:glue|eq|cite)", t.content)]
+    assert not broken, f"{path.name}: a line starts with an inline marker (cell, line): {broken[:10]}"
+
+
+def test_a_marker_at_a_line_start_joins_the_line_above():
+    context = nm.Context(glue={"n": "20"}, equations={"e": "1.1"})
+    text = nm.readable("All\n{glue:text}`n` units, by\n{eq}`e`.\n\n| a |\n|---|\n| {glue:text}`n` |", context)
+    assert text.startswith("All <!--@glue:text n-->20<!--/@--> units, by <!--@eq e-->Eq. (1.1)<!--/@-->.\n\n| a |")
+    assert nm.readable(text, context) == text
+
+
 def test_readable_form_example():
     context = nm.Context(glue={"kl": "0.3712", "name": "'nats'"}, equations={"kl-closed-form": "5.3"},
                          citations={"a": ("Kingma and Welling", "2014"), "b": ("Rezende et al.", "2014")})
