@@ -428,6 +428,9 @@ def test_mc_estimate_standard_error():
 def test_per_unit_contour_draws():
     ax = closed_form_kl.kl_per_unit_contour(n=31)
     assert ax.get_xlabel() and ax.get_ylabel() and ax.get_title()
+    bar = ax.figure.axes[-1]  # the colour bar: every band named at both ends, the top band too
+    labels = [t.get_text() for t in bar.get_yticklabels()]
+    assert labels[:2] == ["0", "0.05"] and labels[-2] == "8" and float(labels[-1]) >= 16
     matplotlib.pyplot.close("all")
 
 

@@ -131,15 +131,15 @@ def kl_per_unit_contour(ax: Axes | None = None, **grid_kwargs) -> Axes:
     if ax is None:
         _, ax = plt.subplots(figsize=(5.5, 4))
     levels = [0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8]
-    bounds = [0.0, *levels, max(16.0, float(kl.max()))]
+    bounds = [0.0, *levels, math.ceil(max(16.0, float(kl.max())))]  # the top band ends at the map's maximum
     # one colour per band, evenly spread, whatever the (roughly geometric) spacing of the levels
     norm = BoundaryNorm(bounds, ncolors=256)
     m, lv, kl = m.numpy(), lv.numpy(), kl.numpy()
     filled = ax.contourf(m, lv, kl, levels=bounds, cmap="viridis_r", norm=norm)
     lines = ax.contour(m, lv, kl, levels=levels, colors="white", linewidths=0.6)
     ax.clabel(lines, fmt="%g", fontsize=7)
-    ax.figure.colorbar(filled, ax=ax, label="KL of one unit (nats)", spacing="uniform", ticks=bounds[:-1],
-                      format="%g")
+    ax.figure.colorbar(filled, ax=ax, label="KL of one unit (nats)", spacing="uniform", ticks=bounds,
+                      format="%g")  # every band labelled at both ends, the top one too
     ax.plot([0], [0], marker="*", color="red", markersize=12, linestyle="none",
             label=r"minimum: $q_j = p = \mathcal{N}(0, 1)$")
     ax.set_xlabel(r"$\mu_j$")
