@@ -135,6 +135,11 @@ def _rounded(value, digits: int | None):
 _SUPERSCRIPT = str.maketrans("-0123456789", "\u207b\u2070\u00b9\u00b2\u00b3\u2074\u2075\u2076\u2077\u2078\u2079")
 
 
+def power_of_ten(exponent: int) -> str:
+    """``10`` with a superscript exponent, as prose and tick labels write it: ``power_of_ten(-3)`` is ``'10⁻³'``."""
+    return f"10{str(exponent).translate(_SUPERSCRIPT)}"
+
+
 def scientific(value, digits: int = 0) -> str:
     """A number as prose writes it: ``scientific(2e-3)`` is ``'2 × 10⁻³'``, ``scientific(4.2e-5, 1)`` ``'4.2 × 10⁻⁵'``.
 
@@ -150,7 +155,7 @@ def scientific(value, digits: int = 0) -> str:
     exponent = int(exponent)
     if exponent == 0:
         return mantissa
-    return f"{mantissa} \u00d7 10{str(exponent).translate(_SUPERSCRIPT)}"
+    return f"{mantissa} \u00d7 {power_of_ten(exponent)}"
 
 
 def glue(name: str, value, digits: int | None = None):

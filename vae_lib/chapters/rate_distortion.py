@@ -31,6 +31,7 @@ import torch
 from torch import Tensor, nn
 
 from .._checks import check_nonnegative_number, check_positive_int, check_positive_number, check_same, check_tensor
+from ..book import power_of_ten
 from ..book.live import LiveExplorer, Slider, decade_ticks
 from ..evaluation import heldout_elbo
 from ..models import VAE, ModelConfig
@@ -319,7 +320,7 @@ def _tick_label(t: float) -> str:
     """``0.1``, ``1``, ``100``, but ``10³`` from a thousand on: short enough not to run into the last tick on a phone."""
     e = round(math.log10(t))
     if t >= 1000 and 10.0**e == t:
-        return "10" + str(e).translate(str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹"))
+        return power_of_ten(e)
     return f"{t:g}"
 
 
