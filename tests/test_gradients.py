@@ -12,7 +12,7 @@ from torch.distributions import Normal
 
 import vae_lib.chapters.gradients as gr
 import vae_lib.chapters.linear_gaussian as lg
-from vae_lib.objectives import mc_estimate
+from vae_lib.objectives import kl_diag_gaussian_to_standard_normal, mc_estimate
 
 F64 = torch.float64
 MU = torch.tensor([0.5, -0.3], dtype=F64)
@@ -191,3 +191,53 @@ def test_chapter_4_variance_ordering_holds_for_other_sampling_seeds(seed):
         ("sf", gr.score_function_gradients(f, mu, logvar, 20_000, draws)),
         ("sfb", gr.score_function_gradients(f, mu, logvar, 20_000, draws, baseline=baseline))]}
     assert bool((variance["sfb"] > variance["rep"]).all() and (variance["sf"] > variance["sfb"]).all())
+
+
+def test_optimal_baseline_matches_its_closed_form():
+    """f = z_1^2: gamma = mu_1^2 + 3 sigma_1^2 (mu_1), mu_1^2 + 5 sigma_1^2 (logvar_1), E f = mu_1^2 + sigma_1^2 (unit 2)."""
+    var = LOGVAR.exp()
+    gamma = gr.optimal_baseline(lambda z: z[:, 0].pow(2), MU, LOGVAR, 400_000, torch.Generator().manual_seed(13))
+    expected_mu = torch.tensor([MU[0] ** 2 + 3 * var[0], MU[0] ** 2 + var[0]], dtype=F64)
+    expected_logvar = torch.tensor([MU[0] ** 2 + 5 * var[0], MU[0] ** 2 + var[0]], dtype=F64)
+    assert torch.allclose(gamma.mu, expected_mu, rtol=0.03) and torch.allclose(gamma.logvar, expected_logvar, rtol=0.03)
+
+
+def test_optimal_baseline_is_unbiased_and_no_worse_than_the_mean(model_and_x):
+    model, x = model_and_x
+    f = lambda z: model.log_likelihood(x, z)  # noqa: E731
+    gamma = gr.optimal_baseline(f, MU, LOGVAR, 20_000, torch.Generator().manual_seed(14))
+    oracle = model.expected_log_likelihood(x, MU, lg.diag_cov(LOGVAR)).item()
+    best = gr.score_function_gradients(f, MU, LOGVAR, 100_000, torch.Generator().manual_seed(15), baseline=gamma)
+    mean = gr.score_function_gradients(f, MU, LOGVAR, 100_000, torch.Generator().manual_seed(15), baseline=oracle)
+    for b, m, ref in zip(best, mean, model.expected_log_likelihood_gradient(x, MU, LOGVAR)):
+        sb = mc_estimate(b)
+        assert bool(((sb.mean - ref).abs() < 5 * sb.stderr).all())
+        assert bool((sb.variance <= mc_estimate(m).variance * 1.001).all())
+    with pytest.raises(ValueError, match="baseline.mu must have shape"):
+        gr.score_function_gradients(f, MU, LOGVAR, 10, baseline=gr.GradientSamples(gamma.mu[:1], gamma.logvar))
+
+
+@pytest.mark.parametrize("kl", gr.KL_TERMS)
+def test_both_elbo_estimators_are_unbiased_for_value_and_gradient(model_and_x, kl):
+    model, x = model_and_x
+    values, grads = gr.elbo_estimates(lambda z: model.log_likelihood(x, z), MU, LOGVAR, 100_000,
+                                      torch.Generator().manual_seed(16), kl=kl)
+    m, lv = MU.clone().requires_grad_(True), LOGVAR.clone().requires_grad_(True)
+    elbo = model.elbo(x, m, lg.diag_cov(lv))
+    exact = torch.autograd.grad(elbo, (m, lv))
+    assert abs(values.mean() - elbo.detach()) < 5 * values.std() / 100_000 ** 0.5
+    for est, ref in zip(grads, exact):
+        s = mc_estimate(est)
+        assert bool(((s.mean - ref).abs() < 5 * s.stderr).all())
+
+
+def test_elbo_estimators_share_their_draws_and_differ_only_in_the_kl_term(model_and_x):
+    model, x = model_and_x
+    f = lambda z: model.log_likelihood(x, z)  # noqa: E731
+    a, _ = gr.elbo_estimates(f, MU, LOGVAR, 1000, torch.Generator().manual_seed(17), kl="analytic")
+    s, _ = gr.elbo_estimates(f, MU, LOGVAR, 1000, torch.Generator().manual_seed(17), kl="sampled")
+    z = MU + LOGVAR.mul(0.5).exp() * torch.randn(1000, 2, dtype=F64, generator=torch.Generator().manual_seed(17))
+    log_ratio = Normal(0.0, 1.0).log_prob(z).sum(-1) - Normal(MU, LOGVAR.mul(0.5).exp()).log_prob(z).sum(-1)
+    assert torch.allclose(s - a, log_ratio + kl_diag_gaussian_to_standard_normal(MU, LOGVAR), atol=1e-10)
+    with pytest.raises(ValueError, match="kl"):
+        gr.elbo_estimates(f, MU, LOGVAR, 10, kl="exact")

@@ -35,7 +35,7 @@ ALLOWED_TEXT = [
     r"§\d+(?:\.\d+)*",
     r"\b[Ss]tep \d+",
     r"\b[Ll]ines? \d+(?:\s*[–-]\s*\d+)?",
-    r"\bTheorem \d+",  # a cited paper's numbering
+    r"\b(?:Theorem|Algorithm) \d+",  # a cited paper's numbering
 ]
 # Inside math: a setting or a datum, "J = 20", "w = (0.4", "\approx 2.8", and any decimal number.
 MATH_SETTING = re.compile(r"(?:=|\\approx(?![a-zA-Z])|\\le(?:q)?(?![a-zA-Z])|\\ge(?:q)?(?![a-zA-Z])|<|>)\s*"

@@ -8,7 +8,11 @@ studied; averaging them gives the usual S-sample estimator.
   of chapter 2) and differentiate ``f(mu + sigma * eps)`` through the sample; needs a
   differentiable f.
 * :func:`score_function_gradients` (REINFORCE, the log-derivative trick): weight the score
-  ``grad log q(z)`` by ``f(z) - baseline``; needs only values of f.
+  ``grad log q(z)`` by ``f(z) - baseline``; needs only values of f. :func:`optimal_baseline`
+  estimates the constant, one per coordinate, that minimises its variance.
+
+:func:`elbo_estimates` gives single-sample ELBO values and their reparameterised gradients,
+with the KL to N(0, I) in closed form or sampled, to compare the two estimators' variance.
 
 Introduced in chapter 4 (the Bayes-rule rewrite).
 """
@@ -22,9 +26,11 @@ from torch import Tensor
 
 from .._checks import check_choice, check_positive_number, check_same, check_tensor
 from ..models import reparameterize
+from ..objectives import kl_diag_gaussian_to_standard_normal
 
 Integrand = Callable[[Tensor], Tensor]  # f: z (S, J) -> values (S,)
 ESTIMATORS = ("reparameterised", "score-function")
+KL_TERMS = ("analytic", "sampled")
 
 
 class GradientSamples(NamedTuple):
@@ -85,22 +91,78 @@ def reparameterised_gradients(f: Integrand, mu: Tensor, logvar: Tensor, n_sample
 
 
 def score_function_gradients(f: Integrand, mu: Tensor, logvar: Tensor, n_samples: int,
-                             generator: torch.Generator | None = None, baseline: float = 0.0) -> GradientSamples:
+                             generator: torch.Generator | None = None,
+                             baseline: float | GradientSamples = 0.0) -> GradientSamples:
     """S single-sample score-function estimates of ``grad_{mu, logvar} E_q[f(z)]``; mu, logvar: (J,).
 
-    ``baseline`` is a constant subtracted from f; any constant keeps the estimator unbiased
-    because the score has mean zero.
+    ``baseline`` is subtracted from f: one number, or one per coordinate (a
+    :class:`GradientSamples` of two (J,) tensors, as :func:`optimal_baseline` returns). Any
+    constant keeps the estimator unbiased because the score has mean zero.
     """
     _check_q(mu, logvar, n_samples)
-    if not isinstance(baseline, (int, float)) or isinstance(baseline, bool) or not math.isfinite(baseline):
-        raise ValueError(f"baseline must be a finite number, got {baseline!r}")
+    gamma = _check_baseline(baseline, mu)
     mu, logvar = mu.detach(), logvar.detach()
     with torch.no_grad():  # no path through the sample is needed: only values of f
         z = reparameterize(mu.expand(n_samples, -1), logvar.expand(n_samples, -1), generator)
-        centred = (_values(f, z) - baseline).unsqueeze(-1)
+        values = _values(f, z).unsqueeze(-1)
         score = diag_gaussian_score(z, mu, logvar)
     # eq. score-function-gradient (with a constant baseline: eq. score-function-baseline)
-    return GradientSamples(centred * score.mu, centred * score.logvar)
+    return GradientSamples((values - gamma.mu) * score.mu, (values - gamma.logvar) * score.logvar)
+
+
+def _check_baseline(baseline: float | GradientSamples, mu: Tensor) -> GradientSamples:
+    if isinstance(baseline, GradientSamples):
+        for name, t in zip(("baseline.mu", "baseline.logvar"), baseline):
+            check_tensor(name, t)
+            if t.shape != mu.shape:
+                raise ValueError(f"{name} must have shape {tuple(mu.shape)} (one value per unit), got {tuple(t.shape)}")
+        return GradientSamples(*(t.detach().to(mu) for t in baseline))
+    if not isinstance(baseline, (int, float)) or isinstance(baseline, bool) or not math.isfinite(baseline):
+        raise ValueError(f"baseline must be a finite number or a GradientSamples of (J,) tensors, got {baseline!r}")
+    return GradientSamples(torch.full_like(mu, baseline), torch.full_like(mu, baseline))
+
+
+def optimal_baseline(f: Integrand, mu: Tensor, logvar: Tensor, n_samples: int,
+                     generator: torch.Generator | None = None) -> GradientSamples:
+    """The variance-minimising constant baseline per coordinate, ``E_q[f s_i^2] / E_q[s_i^2]``.
+
+    s_i is coordinate i of the score. Estimated from ``n_samples`` draws of its own: draws
+    independent of the ones the baseline is then used with keep that estimator unbiased.
+    """
+    _check_q(mu, logvar, n_samples)
+    mu, logvar = mu.detach(), logvar.detach()
+    with torch.no_grad():
+        z = reparameterize(mu.expand(n_samples, -1), logvar.expand(n_samples, -1), generator)
+        values = _values(f, z).unsqueeze(-1)
+        score = diag_gaussian_score(z, mu, logvar)
+    # eq. score-function-optimal-baseline, with both expectations replaced by sample means
+    return GradientSamples(*((values * s.pow(2)).mean(0) / s.pow(2).mean(0) for s in score))
+
+
+def elbo_estimates(log_likelihood: Integrand, mu: Tensor, logvar: Tensor, n_samples: int,
+                   generator: torch.Generator | None = None, *, kl: str = "analytic") -> tuple[Tensor, GradientSamples]:
+    """S single-sample ELBO estimates for q = N(mu, diag exp(logvar)) and p(z) = N(0, I), and their gradients.
+
+    ``kl="analytic"``: ``log p(x|z) - KL(q || p(z))`` with the KL in closed form;
+    ``kl="sampled"``: ``log p(x|z) + log p(z) - log q(z)``, all at the one draw z.
+    Both are unbiased for the ELBO. Returns the values (S,) and their reparameterised
+    gradients with respect to mu and logvar; the same generator state gives both the same draws.
+    """
+    check_choice("kl", kl, KL_TERMS)
+    if not callable(log_likelihood):
+        raise TypeError(f"log_likelihood must be a callable z (S, J) -> (S,), got {type(log_likelihood).__name__}")
+    _check_q(mu, logvar, n_samples)
+    mu_s = mu.detach().expand(n_samples, -1).clone().requires_grad_(True)  # one copy per draw, as above
+    logvar_s = logvar.detach().expand(n_samples, -1).clone().requires_grad_(True)
+    with torch.enable_grad():
+        z = reparameterize(mu_s, logvar_s, generator)  # eq. reparameterisation
+        values = _values(log_likelihood, z)
+        if kl == "analytic":  # eq. elbo-estimator-analytic-kl; the KL is eq. kl-closed-form
+            values = values - kl_diag_gaussian_to_standard_normal(mu_s, logvar_s, reduction="none")
+        else:  # eq. elbo-estimator-sampled-kl: log N(z; 0, I) - log N(z; mu, diag sigma^2), the 2 pi cancels
+            values = values - 0.5 * (z.pow(2) - (z - mu_s).pow(2) / logvar_s.exp() - logvar_s).sum(-1)
+        d_mu, d_logvar = torch.autograd.grad(values.sum(), (mu_s, logvar_s))
+    return values.detach(), GradientSamples(d_mu, d_logvar)
 
 
 def quadratic_expectation(mu: Tensor, logvar: Tensor, a: Tensor) -> Tensor:
@@ -148,8 +210,11 @@ def ascend_elbo(log_likelihood: Integrand, mu: Tensor, logvar: Tensor, *, estima
 __all__ = [
     "ESTIMATORS",
     "GradientSamples",
+    "KL_TERMS",
     "ascend_elbo",
     "diag_gaussian_score",
+    "elbo_estimates",
+    "optimal_baseline",
     "quadratic_expectation",
     "reparameterised_gradients",
     "score_function_gradients",
