@@ -133,6 +133,30 @@ def test_fit_posterior_full_family_is_lower_triangular_and_not_worse():
     assert bool((torch.diagonal(full.scale_tril, dim1=-2, dim2=-1) > 0).all())
 
 
+def test_gap_split_is_the_chapters_measurement_step_by_step():
+    """gap_split equals fit_posterior + elbo_estimate + L_k called by hand with its seeds; the gaps add up."""
+    model = _small_vae(2).double()
+    x = torch.rand(5, 6, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    fit = dict(steps=40, lr=0.02, samples=2)
+    split = eg.gap_split(model, x, **fit, k=700, elbo_samples=50, seed=10)
+    with torch.no_grad():
+        mu, logvar = model.encode(x)
+    diag = eg.fit_posterior(model, x, mu, logvar, family="diagonal", seed=13, **fit)
+    full = eg.fit_posterior(model, x, mu, logvar, family="full", seed=13, **fit)
+    g1, g2 = (torch.Generator().manual_seed(s) for s in (11, 12))
+    with torch.no_grad():
+        encoder = eg.elbo_estimate(model, x, mu, eg.diagonal_scale_tril(logvar), 50, g1).mean
+        g1.manual_seed(11)
+        fitted = eg.elbo_estimate(model, x, diag.mean, diag.scale_tril, 50, g1).mean
+        logw = torch.cat([eg.log_weights(model, x, full.mean, full.scale_tril, n, g2) for n in (500, 200)])
+    assert torch.equal(split.elbo_encoder, encoder) and torch.equal(split.elbo_fitted, fitted)
+    assert torch.equal(split.log_px, eg.log_mean_exp(logw).mean)
+    assert torch.allclose(split.approximation + split.amortisation, split.log_px - split.elbo_encoder)
+    assert bool((split.amortisation > 0).all())  # the fit improves on the encoder for every image
+    with pytest.raises(ValueError, match="k"):
+        eg.gap_split(model, x, **fit, k=0, elbo_samples=50)
+
+
 def test_iwae_objective_is_an_objective_and_k1_is_the_negative_elbo_in_expectation():
     model = _small_vae(2).double()
     x = torch.rand(64, 6, generator=torch.Generator().manual_seed(3), dtype=torch.float64)

@@ -67,6 +67,29 @@ def test_the_plane_identities_and_bounds_hold_on_the_channel(seed):
     assert ch.distortion() + rate >= ch.data_entropy()  # eq. rate-distortion-bound
 
 
+@pytest.mark.parametrize("seed", range(3))
+def test_distortion_splits_into_conditional_entropy_and_decoder_mismatch(seed):
+    """eq. distortion-conditional-entropy as an equality; q(x|z) checked against the joint's sample moments."""
+    ch = GaussianChannel.random(5, 3, torch.Generator().manual_seed(20 + seed))
+    assert ch.conditional_entropy() == pytest.approx(ch.data_entropy() - ch.mutual_information(), abs=1e-10)
+    assert ch.distortion() == pytest.approx(ch.conditional_entropy() + ch.decoder_mismatch(), abs=1e-10)
+    assert ch.decoder_mismatch() > 0
+    gain, cov = ch._posterior_of_x()
+    torch.manual_seed(seed)
+    x = MultivariateNormal(torch.zeros(5, dtype=torch.float64), ch.cov_x).sample((200_000,))
+    z = x @ ch.A.T + ch.logvar.mul(0.5).exp() * torch.randn(200_000, 3, dtype=torch.float64)
+    residual = x - z @ gain.T  # x - E[x | z]: uncorrelated with z, with covariance C
+    assert torch.allclose(residual.T @ z / 200_000, torch.zeros(5, 3, dtype=torch.float64), atol=0.02)
+    assert torch.allclose(torch.cov(residual.T), cov, atol=0.02)
+
+
+def test_the_decoder_mismatch_vanishes_for_the_exact_decoder():
+    ch = GaussianChannel.random(1, 1, torch.Generator().manual_seed(5))
+    gain, cov = ch._posterior_of_x()
+    exact = GaussianChannel(ch.cov_x, ch.A, ch.logvar, gain, torch.zeros(1, dtype=torch.float64), cov.item())
+    assert exact.decoder_mismatch() == pytest.approx(0.0, abs=1e-12)
+
+
 def test_the_bound_is_tight_for_the_exact_decoder_of_a_scalar_channel():
     # D = J = 1: the best decoder is the exact conditional q(x|z), Gaussian; then distortion = H - I
     cov_x, a, v = torch.tensor([[2.0]], dtype=torch.float64), torch.tensor([[0.7]], dtype=torch.float64), 0.3

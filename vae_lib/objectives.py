@@ -358,7 +358,13 @@ class ElboTerms(NamedTuple):
 
     @property
     def elbo(self) -> Tensor | float:
-        """The ELBO, ``-(reconstruction + kl)``, whatever beta the loss used (eq. elbo-definition)."""
+        """``-(reconstruction + kl)``, whatever beta the loss used: the ELBO (eq. elbo-definition) when
+        ``reconstruction`` is a negative log-likelihood.
+
+        It is only as much an ELBO as the terms are: on source Eq. (8)'s terms it is ``-(MSE + KL)``, the
+        Gaussian ELBO at s^2 = D/2 plus the constant (D/2) log(pi D); on an auto-encoder's terms it is minus
+        the reconstruction loss.
+        """
         return -(self.reconstruction + self.kl)
 
 

@@ -261,6 +261,48 @@ def fit_posterior(model: VAE, x: Tensor, mu: Tensor, logvar: Tensor, *, family: 
         return FittedPosterior(mean.detach(), tril().detach(), trace)
 
 
+class GapSplit(NamedTuple):
+    """Per-image estimates (B,) behind the split of the gap into approximation and amortisation."""
+
+    log_px: Tensor  # L_k with the fitted full-covariance q as proposal
+    elbo_fitted: Tensor  # the ELBO of the fitted diagonal q, the per-image optimum as far as the fit went
+    elbo_encoder: Tensor  # the ELBO of the encoder's q
+
+    @property
+    def approximation(self) -> Tensor:
+        return self.log_px - self.elbo_fitted  # eq. approximation-gap
+
+    @property
+    def amortisation(self) -> Tensor:
+        return self.elbo_fitted - self.elbo_encoder  # eq. amortisation-gap
+
+
+def gap_split(model: VAE, x: Tensor, *, steps: int, lr: float, samples: int, k: int, elbo_samples: int,
+              seed: int = 0) -> GapSplit:
+    """Chapter 7's measurement for one model and one set of images x (B, D), image by image.
+
+    The encoder's q and the diagonal q fitted by :func:`fit_posterior` (``steps``, ``lr``, ``samples``)
+    are scored by :func:`elbo_estimate` with ``elbo_samples`` draws; log p(x) is L_k over ``k`` draws
+    from the fitted full-covariance q. Seeds: ``seed + 1`` for the ELBOs, ``seed + 2`` for L_k,
+    ``seed + 3`` for the fits, as chapter 7 draws them.
+    """
+    check_positive_int("k", k)
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        raise TypeError(f"seed must be an int, got {type(seed).__name__}")
+    gen = lambda shift: torch.Generator(device=x.device).manual_seed(seed + shift)  # noqa: E731
+    with torch.no_grad():
+        mu, logvar = model.encode(x)
+    fits = {family: fit_posterior(model, x, mu, logvar, family=family, steps=steps, lr=lr, samples=samples,
+                                  seed=seed + 3) for family in FAMILIES}
+    with torch.no_grad():
+        encoder = elbo_estimate(model, x, mu, diagonal_scale_tril(logvar), elbo_samples, gen(1)).mean
+        fitted = elbo_estimate(model, x, fits["diagonal"].mean, fits["diagonal"].scale_tril, elbo_samples, gen(1)).mean
+        g, chunk = gen(2), min(k, 500)  # chunks of 500 draws bound the memory, as in chapter 7
+        logw = torch.cat([log_weights(model, x, fits["full"].mean, fits["full"].scale_tril, min(chunk, k - start), g)
+                          for start in range(0, k, chunk)])
+    return GapSplit(log_mean_exp(logw).mean, fitted, encoder)
+
+
 # --- Training on L_k -----------------------------------------------------------------------
 
 
@@ -313,10 +355,12 @@ __all__ = [
     "CHECKPOINT",
     "FAMILIES",
     "FittedPosterior",
+    "GapSplit",
     "aggregate_log_density",
     "diagonal_scale_tril",
     "elbo_estimate",
     "fit_posterior",
+    "gap_split",
     "full_gaussian_kl_to_standard_normal",
     "full_gaussian_log_density",
     "iwae_checkpoint",

@@ -56,6 +56,24 @@ class GaussianChannel:
         sq = torch.trace(m @ self.cov_x @ m.T) + torch.trace(self.W @ torch.diag(self.logvar.exp()) @ self.W.T) + self.b.pow(2).sum()
         return (0.5 * d * (LOG_2PI + math.log(self.s2)) + sq / (2 * self.s2)).item()
 
+    def _posterior_of_x(self) -> tuple[Tensor, Tensor]:
+        """q(x|z) = N(K z, C) under the encoder's joint: the gain K (D, J) and the covariance C (D, D)."""
+        cross = self.cov_x @ self.A.T  # Cov(x, z)
+        gain = torch.linalg.solve(self._cov_z(), cross.T).T  # Cov(x, z) Cov(z)^-1
+        return gain, self.cov_x - gain @ cross.T
+
+    def conditional_entropy(self) -> float:
+        """``H_q(x|z) = 1/2 log det(2 pi e C)``, from q(x|z) itself rather than from H - I."""
+        _, cov = self._posterior_of_x()
+        return 0.5 * (cov.shape[0] * (LOG_2PI + 1.0) + torch.logdet(cov)).item()
+
+    def decoder_mismatch(self) -> float:
+        """``E_{q(z)} KL(q(x|z) || N(W z + b, s2 I))``, the second term of eq. distortion-conditional-entropy."""
+        gain, cov = self._posterior_of_x()
+        d, miss = cov.shape[0], gain - self.W  # the means differ by (K - W) z - b, z ~ N(0, cov_z)
+        sq = torch.trace(miss @ self._cov_z() @ miss.T) + self.b.pow(2).sum()
+        return 0.5 * ((torch.trace(cov) + sq) / self.s2 - d + d * math.log(self.s2) - torch.logdet(cov)).item()
+
     def data_entropy(self) -> float:
         """``H = 1/2 log det(2 pi e cov_x)``."""
         d = self.cov_x.shape[0]
