@@ -8,7 +8,12 @@
   with free bits;
 * the sigma-VAE (a learnt decoder variance), seeds 0, 1, 2.
 
-Writes vae_lib/_data/rate_distortion.json (the measurements of
+With ``--checks`` it instead trains, in a run of its own, the models behind chapter 8's checks of
+those results, and writes vae_lib/_data/rate_distortion_checks.json: for seeds 0, 1, 2 the beta = 1
+model after the reference epochs and after LONG_EPOCHS, and the sigma-VAE, each measured on the
+held-out *and* the training digits; and active units and rate for the betas of COLLAPSE_BETAS.
+
+Otherwise it writes vae_lib/_data/rate_distortion.json (the measurements of
 vae_lib.chapters.rate_distortion.measure on the embedded held-out digits, with the command, torch
 version and CPU condition) and vae_lib/_data/rate_distortion_images.npz (for each beta, uint8
 reconstructions of 8 held-out digits and decodings of 8 prior codes; beta_explorer_data reads them).
@@ -37,6 +42,26 @@ from vae_lib.objectives import source_eq8_equivalent_variance  # noqa: E402
 from provenance import provenance  # noqa: E402  (scripts/ is on sys.path)
 
 BETAS = (0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0, 300.0, 1000.0)  # and then Eq. (8)'s hidden beta
+LONG_EPOCHS = 2 * vae_lib.training.REFERENCE.epochs  # is beta = 1 after the reference epochs still improving?
+COLLAPSE_BETAS = (300.0, 400.0, 500.0, 700.0, 1000.0)  # around the linear VAE's threshold lambda_1 / s0^2
+
+
+def checks(seeds: list[int], x_train: torch.Tensor, x_heldout: torch.Tensor) -> dict:
+    """The models behind chapter 8's frontier and collapse checks, each measured on both splits."""
+    both = lambda m, v: {"heldout": rd.measure(m, x_heldout, own_variance=v),  # noqa: E731
+                         "train": rd.measure(m, x_train, own_variance=v)}
+    frontier, collapse = {}, {}
+    for seed in seeds:
+        sigma, _ = rd.train_sigma_vae(x_train, seed)
+        frontier[str(seed)] = {
+            "beta1": both(rd.train_beta(1.0, x_train, seed), rd.S0**2),
+            "beta1_long": both(rd.train_beta(1.0, x_train, seed, epochs=LONG_EPOCHS), rd.S0**2),
+            "sigma": both(sigma, sigma.variance)}
+        collapse[str(seed)] = {repr(b): {k: v for k, v in rd.measure(rd.train_beta(b, x_train, seed), x_heldout,
+                                                                      own_variance=rd.S0**2).items()
+                                         if k in ("rate", "active_units")} for b in COLLAPSE_BETAS}
+        print(seed, frontier[str(seed)], collapse[str(seed)], flush=True)
+    return {"long_epochs": LONG_EPOCHS, "frontier": frontier, "collapse": collapse}
 
 
 def main() -> None:
@@ -44,12 +69,21 @@ def main() -> None:
     p.add_argument("--seeds", default="0,1,2", help="comma-separated training seeds of the remedies and the sigma-VAE")
     p.add_argument("--out", type=Path, default=rd.COMMITTED)
     p.add_argument("--images", type=Path, default=rd.IMAGES)
+    p.add_argument("--checks", action="store_true", help="train the check models instead (see above)")
     args = p.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
     start = time.perf_counter()
     vae_lib.training.set_threads()
     split = vae_lib.data.load_dataset("embedded")
     x_train, x_heldout, labels = split.train.images, split.heldout.images, split.heldout.labels
+    if args.checks:
+        record = {**provenance("python scripts/rate_distortion.py --checks --seeds " + args.seeds),
+                  **checks(seeds, x_train, x_heldout), "training": vars(vae_lib.training.REFERENCE)}
+        record["seconds"] = round(time.perf_counter() - start)
+        out = rd.CHECKS if args.out == rd.COMMITTED else args.out
+        out.write_text(json.dumps(record, indent=1) + "\n")
+        print(f"wrote {out} in {record['seconds']} s")
+        return
     d = x_train.shape[1]
     eq8_variance = source_eq8_equivalent_variance(d)
     betas = BETAS + (rd.hidden_beta_s0(d),)

@@ -208,6 +208,20 @@ def test_committed_results_match_todays_settings_and_have_every_seed():
     assert 1.0 in betas and rd.hidden_beta_s0(D) in betas
 
 
+def test_committed_checks_have_every_seed_both_splits_and_todays_settings(tmp_path):
+    record = rd.load_checks()
+    assert record["training"] == vars(REFERENCE), "REFERENCE changed: run scripts/rate_distortion.py --checks again"
+    assert len(record["frontier"]) >= 3 and set(record["frontier"]) == set(record["collapse"])
+    assert record["long_epochs"] > REFERENCE.epochs
+    for rows in record["frontier"].values():
+        assert set(rows) == {"beta1", "beta1_long", "sigma"}
+        assert all(set(row) == {"heldout", "train"} for row in rows.values())
+    bad = tmp_path / "c.json"
+    bad.write_text('{"frontier": []}')
+    with pytest.raises(ValueError, match="--checks"):
+        rd.load_checks(bad)
+
+
 def test_the_committed_zero_rate_bound_is_that_of_the_embedded_heldout_digits():
     x = vae_lib.data.load_dataset("embedded").heldout.images
     assert rd.load_committed()["zero_rate_distortion"] == pytest.approx(rd.zero_rate_distortion(x), rel=1e-12)

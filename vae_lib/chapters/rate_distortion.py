@@ -42,6 +42,7 @@ from .eq8_controls import S0
 
 DATA = Path(__file__).resolve().parents[1] / "_data"
 COMMITTED = DATA / "rate_distortion.json"
+CHECKS = DATA / "rate_distortion_checks.json"  # scripts/rate_distortion.py --checks: a second, separate run
 IMAGES = DATA / "rate_distortion_images.npz"
 FREE_BITS = 0.5  # kappa_min: nats per latent unit that the free-bits loss does not charge for
 WARMUP_EPOCHS = 10  # KL annealing: the KL weight ramps from 0 to 1 over these epochs, then stays at 1
@@ -153,16 +154,17 @@ def free_bits_eq8_objective(floor: float = FREE_BITS) -> Objective:
 # --- Training ---------------------------------------------------------------------------------
 
 
-def _reference_fit(model: VAE, objective: Objective, x_train: Tensor, seed: int) -> History:
-    return fit(model, objective, x_train, epochs=REFERENCE.epochs, batch_size=REFERENCE.batch_size,
-               lr=REFERENCE.lr, seed=seed)
+def _reference_fit(model: VAE, objective: Objective, x_train: Tensor, seed: int,
+                   epochs: int = REFERENCE.epochs) -> History:
+    return fit(model, objective, x_train, epochs=epochs, batch_size=REFERENCE.batch_size, lr=REFERENCE.lr, seed=seed)
 
 
-def train_beta(beta: float, x_train: Tensor, seed: int, device: torch.device | str = "cpu") -> VAE:
+def train_beta(beta: float, x_train: Tensor, seed: int, device: torch.device | str = "cpu", *,
+               epochs: int = REFERENCE.epochs) -> VAE:
     """The reference VAE trained on ``-L_beta`` with the Gaussian decoder of variance ``S0**2``."""
     seed_everything(seed)
     model = VAE(ModelConfig()).to(device)
-    _reference_fit(model, vae_objective("gaussian", beta=beta, variance=S0**2), x_train, seed)
+    _reference_fit(model, vae_objective("gaussian", beta=beta, variance=S0**2), x_train, seed, epochs)
     return model
 
 
@@ -269,6 +271,18 @@ def to_uint8(images: Tensor) -> np.ndarray:
 
 
 # --- The committed results ------------------------------------------------------------------------
+
+
+def load_checks(path: Path = CHECKS) -> dict:
+    """What ``scripts/rate_distortion.py --checks`` wrote: the frontier and collapse checks of chapter 8."""
+    try:
+        record = json.loads(Path(path).read_text())
+        for key in ("frontier", "collapse"):
+            if not isinstance(record[key], dict):
+                raise TypeError(f"its {key!r} is not a mapping")
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise ValueError(f"{path} is not a checks file of scripts/rate_distortion.py --checks ({e}); run it") from e
+    return record
 
 
 def load_committed(path: Path = COMMITTED) -> dict:
