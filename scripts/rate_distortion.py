@@ -11,7 +11,8 @@
 With ``--checks`` it instead trains, in a run of its own, the models behind chapter 8's checks of
 those results, and writes vae_lib/_data/rate_distortion_checks.json: for seeds 0, 1, 2 the beta = 1
 model after the reference epochs and after LONG_EPOCHS, and the sigma-VAE, each measured on the
-held-out *and* the training digits; and active units and rate for the betas of COLLAPSE_BETAS.
+held-out *and* the training digits; active units and rate for the betas of COLLAPSE_BETAS; and KL
+annealing and free bits applied to the beta-loss at REMEDY_BETA, where plain training loses the code.
 
 Otherwise it writes vae_lib/_data/rate_distortion.json (the measurements of
 vae_lib.chapters.rate_distortion.measure on the embedded held-out digits, with the command, torch
@@ -44,13 +45,14 @@ from provenance import provenance  # noqa: E402  (scripts/ is on sys.path)
 BETAS = (0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0, 300.0, 1000.0)  # and then Eq. (8)'s hidden beta
 LONG_EPOCHS = 2 * vae_lib.training.REFERENCE.epochs  # is beta = 1 after the reference epochs still improving?
 COLLAPSE_BETAS = (300.0, 400.0, 500.0, 700.0, 1000.0)  # around the linear VAE's threshold lambda_1 / s0^2
+REMEDY_BETA = 500.0  # the smallest of COLLAPSE_BETAS at which plain training loses the code (in every seed, here)
 
 
 def checks(seeds: list[int], x_train: torch.Tensor, x_heldout: torch.Tensor) -> dict:
     """The models behind chapter 8's frontier and collapse checks, each measured on both splits."""
     both = lambda m, v: {"heldout": rd.measure(m, x_heldout, own_variance=v),  # noqa: E731
                          "train": rd.measure(m, x_train, own_variance=v)}
-    frontier, collapse = {}, {}
+    frontier, collapse, remedies = {}, {}, {}
     for seed in seeds:
         sigma, _ = rd.train_sigma_vae(x_train, seed)
         frontier[str(seed)] = {
@@ -60,8 +62,12 @@ def checks(seeds: list[int], x_train: torch.Tensor, x_heldout: torch.Tensor) -> 
         collapse[str(seed)] = {repr(b): {k: v for k, v in rd.measure(rd.train_beta(b, x_train, seed), x_heldout,
                                                                       own_variance=rd.S0**2).items()
                                          if k in ("rate", "active_units")} for b in COLLAPSE_BETAS}
-        print(seed, frontier[str(seed)], collapse[str(seed)], flush=True)
-    return {"long_epochs": LONG_EPOCHS, "frontier": frontier, "collapse": collapse}
+        annealed, _ = rd.train_annealed(x_train, seed, beta=REMEDY_BETA)
+        remedies[str(seed)] = {name: rd.measure(m, x_heldout, own_variance=rd.S0**2) for name, m in
+                               {"annealed": annealed, "free_bits": rd.train_free_bits(x_train, seed, beta=REMEDY_BETA)}.items()}
+        print(seed, frontier[str(seed)], collapse[str(seed)], remedies[str(seed)], flush=True)
+    return {"long_epochs": LONG_EPOCHS, "frontier": frontier, "collapse": collapse,
+            "remedy_beta": REMEDY_BETA, "remedies": remedies}
 
 
 def main() -> None:

@@ -145,6 +145,27 @@ def test_free_bits_matches_a_per_unit_loop_and_stops_the_gradient_below_the_floo
         vae_lib.objectives.kl_diag_gaussian_to_standard_normal(mu.detach(), logvar).item(), rel=1e-12)
 
 
+def test_free_bits_beta_objective_is_the_beta_loss_with_its_kl_floored():
+    torch.manual_seed(0)
+    model = vae_lib.VAE(vae_lib.ModelConfig(input_dim=12, hidden_dim=8, latent_dim=3)).double()
+    x = torch.rand(6, 12, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    for floor in (0.0, 0.5):
+        torch.manual_seed(2)
+        ours = rd.free_bits_beta_objective(40.0, floor)(model, x)
+        torch.manual_seed(2)
+        logits, mu, logvar = model(x)
+        rec = -Normal(torch.sigmoid(logits), rd.S0).log_prob(x).sum(-1).mean()
+        assert ours.reconstruction.item() == pytest.approx(rec.item(), rel=1e-10)
+        assert ours.loss.item() == pytest.approx((rec + 40.0 * rd.free_bits_kl(mu, logvar, floor)).item(), rel=1e-10)
+        assert ours.kl.item() == pytest.approx(
+            vae_lib.objectives.kl_diag_gaussian_to_standard_normal(mu, logvar).item(), rel=1e-10)
+    plain = vae_lib.training.vae_objective("gaussian", beta=40.0, variance=rd.S0**2)
+    torch.manual_seed(3)
+    a = rd.free_bits_beta_objective(40.0, 0.0)(model, x).loss
+    torch.manual_seed(3)
+    assert a.item() == pytest.approx(plain(model, x).loss.item(), rel=1e-10)  # floor 0: the beta-loss itself
+
+
 def test_the_annealing_schedule_ramps_from_zero_to_one():
     weights = [rd.kl_anneal_weight(e, 4) for e in range(7)]
     assert weights == [0.0, 0.25, 0.5, 0.75, 1.0, 1.0, 1.0]
@@ -175,6 +196,8 @@ def test_sigma_vae_objective_matches_torch_distributions_and_trains_its_variance
     (lambda: rd.free_bits_kl(torch.zeros(2, 3), torch.zeros(2, 3), floor=-1.0), "floor"),
     (lambda: rd.free_bits_kl(torch.zeros(3), torch.zeros(3)), "mu"),
     (lambda: rd.free_bits_eq8_objective(float("nan")), "floor"),
+    (lambda: rd.free_bits_beta_objective(-1.0), "beta"),
+    (lambda: rd.train_annealed(torch.zeros(2, D), 0, beta=0.0), "beta"),
     (lambda: rd.optimal_variance(torch.zeros(2, 3), torch.zeros(2, 4)), "x"),
     (lambda: rd.profiled_gaussian_nll(torch.ones(2, 3), torch.ones(2, 3)), "optimal variance is 0"),
     (lambda: rd.zero_rate_distortion(torch.zeros(4, 3), variance=0.0), "variance"),

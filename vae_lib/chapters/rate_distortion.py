@@ -35,7 +35,8 @@ from ..book import power_of_ten
 from ..book.live import LiveExplorer, Slider, decade_ticks
 from ..evaluation import heldout_elbo
 from ..models import VAE, ModelConfig
-from ..objectives import LOG_2PI, ElboTerms, source_eq8_equivalent_variance, source_eq8_loss
+from ..objectives import (LOG_2PI, ElboTerms, kl_diag_gaussian_to_standard_normal, log_likelihood,
+                          source_eq8_equivalent_variance, source_eq8_loss)
 from ..training import REFERENCE, History, Objective, fit, seed_everything, source_eq8_objective, vae_objective
 from . import diagnostics as dg
 from .eq8_controls import S0
@@ -151,6 +152,20 @@ def free_bits_eq8_objective(floor: float = FREE_BITS) -> Objective:
     return Objective(f"source Eq. (8), free bits {floor:g}", terms)
 
 
+def free_bits_beta_objective(beta: float, floor: float = FREE_BITS) -> Objective:
+    """The beta-loss of the ``S0`` decoder with its KL term replaced by ``beta *`` :func:`free_bits_kl`."""
+    beta = check_positive_number("beta", beta)
+    free_bits_kl(torch.zeros(1, 1), torch.zeros(1, 1), floor)  # check floor now, not in the first batch
+
+    def terms(model: nn.Module, x: Tensor) -> ElboTerms:
+        logits, mu, logvar = model(x)
+        rec = -log_likelihood(x, logits, "gaussian", S0**2).mean()
+        kl = kl_diag_gaussian_to_standard_normal(mu, logvar)  # the true KL, reported
+        return ElboTerms(rec + beta * free_bits_kl(mu, logvar, floor), rec, kl)
+
+    return Objective(f"beta-loss (beta = {beta:g}, s0 decoder), free bits {floor:g}", terms)
+
+
 # --- Training ---------------------------------------------------------------------------------
 
 
@@ -176,27 +191,34 @@ def train_eq8(x_train: Tensor, seed: int, device: torch.device | str = "cpu") ->
     return model
 
 
-def train_free_bits(x_train: Tensor, seed: int, floor: float = FREE_BITS, device: torch.device | str = "cpu") -> VAE:
-    """The reference VAE trained on Eq. (8) with free bits."""
+def train_free_bits(x_train: Tensor, seed: int, floor: float = FREE_BITS, device: torch.device | str = "cpu", *,
+                    beta: float | None = None) -> VAE:
+    """The reference VAE trained on Eq. (8) with free bits (with ``beta``: the beta-loss of the ``S0`` decoder)."""
     seed_everything(seed)
     model = VAE(ModelConfig()).to(device)
-    _reference_fit(model, free_bits_eq8_objective(floor), x_train, seed)
+    objective = free_bits_eq8_objective(floor) if beta is None else free_bits_beta_objective(beta, floor)
+    _reference_fit(model, objective, x_train, seed)
     return model
 
 
 def train_annealed(x_train: Tensor, seed: int, warmup: int = WARMUP_EPOCHS,
-                   device: torch.device | str = "cpu") -> tuple[VAE, list[float]]:
+                   device: torch.device | str = "cpu", *, beta: float | None = None) -> tuple[VAE, list[float]]:
     """Eq. (8) with its KL weight ramped by :func:`kl_anneal_weight`: one ``fit`` per epoch, one Adam throughout.
 
+    With ``beta``, the beta-loss of the ``S0`` decoder instead, its weight ramped to ``beta``.
     Returns the model and the training KL term of each epoch. Epoch ``e`` draws its batches with
     seed ``1000 * seed + e``, so the data order changes from epoch to epoch.
     """
+    if beta is not None:
+        beta = check_positive_number("beta", beta)
     seed_everything(seed)
     model = VAE(ModelConfig()).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=REFERENCE.lr)
     history = History()
     for epoch in range(REFERENCE.epochs):
-        objective = source_eq8_objective(kl_weight=kl_anneal_weight(epoch, warmup))
+        weight = kl_anneal_weight(epoch, warmup)  # eq. kl-annealing
+        objective = (source_eq8_objective(kl_weight=weight) if beta is None
+                     else vae_objective("gaussian", beta=beta * weight, variance=S0**2))
         fit(model, objective, x_train, epochs=1, batch_size=REFERENCE.batch_size, seed=1000 * seed + epoch,
             optimizer=optimizer, history=history)
     return model, history["train/kl"]
