@@ -313,3 +313,25 @@ def test_no_progress_text_on_stderr_unasked(monkeypatch, capsys):
     model = VAE(ModelConfig(input_dim=16, hidden_dim=8, latent_dim=2))
     T.fit(model, T.vae_objective(), torch.rand(16, 16), epochs=2, batch_size=8)  # outside a kernel: no bar
     assert capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize("kwargs, error, match", [
+    (dict(lr=0.0), ValueError, "lr must be a finite positive number"),
+    (dict(lr=-1e-3), ValueError, "lr must be a finite positive number"),
+    (dict(lr=float("nan")), ValueError, "lr must be a finite positive number"),
+    (dict(lr="fast"), TypeError, "lr must be a number"),
+    (dict(objective=None), TypeError, "objective must be"),
+    (dict(model="vae"), TypeError, "model must be a torch.nn.Module"),
+    (dict(seed="zero"), TypeError, "seed must be an int"),
+    (dict(history={}), TypeError, "history must be a vae_lib.training.History"),
+    (dict(optimizer="adam"), TypeError, "optimizer must be a torch.optim.Optimizer"),
+    (dict(epochs=True), ValueError, "epochs"),
+])
+def test_fit_refuses_bad_arguments_before_touching_the_model(images, kwargs, error, match):
+    model = small_vae()
+    before = [p.detach().clone() for p in model.parameters()]
+    call = dict(model=model, objective=T.vae_objective(), x_train=images[:64], epochs=1, batch_size=32,
+                progress=False) | kwargs
+    with pytest.raises(error, match=match):
+        T.fit(call.pop("model"), call.pop("objective"), call.pop("x_train"), **call)
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))

@@ -298,11 +298,27 @@ def fit(
     unless ``validate=True``, and an epoch whose mean terms are not finite raises.
     """
 
+    # every argument is checked before the model is touched, so a bad call leaves it as it was
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    if not callable(objective):
+        raise TypeError(f"objective must be an Objective or a callable (model, x) -> ElboTerms, "
+                        f"got {type(objective).__name__}")
     check_tensor("x_train", x_train)
-    if not isinstance(epochs, int) or epochs < 0:
+    if x_train.dim() < 1 or x_train.shape[0] < 1:
+        raise ValueError(f"x_train must hold at least one row, got shape {tuple(x_train.shape)}")
+    if not isinstance(epochs, int) or isinstance(epochs, bool) or epochs < 0:
         raise ValueError(f"epochs must be a non-negative integer, got {epochs!r}")
-    if not isinstance(batch_size, int) or batch_size < 1:
+    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    if optimizer is None:
+        check_positive_number("lr", lr)  # lr = 0 would train nothing, silently
+    elif not isinstance(optimizer, torch.optim.Optimizer):
+        raise TypeError(f"optimizer must be a torch.optim.Optimizer or None, got {type(optimizer).__name__}")
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        raise TypeError(f"seed must be an int, got {type(seed).__name__}")
+    if history is not None and not isinstance(history, History):
+        raise TypeError(f"history must be a vae_lib.training.History or None, got {type(history).__name__}")
     if not isinstance(validate, bool):
         raise TypeError(f"validate must be a bool, got {type(validate).__name__}")
     device = next(model.parameters()).device
