@@ -7,6 +7,7 @@ or a glue key renamed in both the code and the prose.
 """
 from __future__ import annotations
 
+import ast
 import hashlib
 import json
 import sys
@@ -32,8 +33,29 @@ def cells_hash(nb) -> str:
     return hashlib.sha256(json.dumps(cells).encode()).hexdigest()
 
 
+def _strip_docstrings(tree: ast.AST) -> ast.AST:
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if (isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+                and body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant)
+                and isinstance(body[0].value.value, str)):
+            node.body = body[1:] or [ast.Pass()]
+    return tree
+
+
+def executable_bytes(path: Path) -> bytes:
+    """What in a file can move an output. A module counts as its code: comments, layout and
+    docstrings are dropped (no chapter prints a docstring or a source line), so editing them
+    needs no re-execution. Every other file (data, the explorers' script, which each output
+    inlines) counts byte for byte."""
+    if path.suffix != ".py":
+        return path.read_bytes()
+    # ast.unparse, not ast.dump: its text does not change with the node fields of a Python release.
+    return ast.unparse(_strip_docstrings(ast.parse(path.read_bytes(), filename=str(path)))).encode()
+
+
 def package_hash(package: Path = PACKAGE) -> str:
-    """Every file of the package (modules and data), by relative path and bytes."""
+    """Every file of the package (modules as code, data as bytes), by relative path."""
     digest = hashlib.sha256()
     for path in sorted(p for p in package.rglob("*") if p.is_file()):
         relative = path.relative_to(package)
@@ -41,7 +63,7 @@ def package_hash(package: Path = PACKAGE) -> str:
         if "__pycache__" in relative.parts or path.suffix == ".pyc" or path.name.startswith("."):
             continue
         digest.update(relative.as_posix().encode() + b"\0")
-        digest.update(hashlib.sha256(path.read_bytes()).digest())
+        digest.update(hashlib.sha256(executable_bytes(path)).digest())
     return digest.hexdigest()
 
 

@@ -105,3 +105,40 @@ def test_the_package_hash_covers_modules_and_data_but_not_bytecode(tmp_path):
     (package / "mnist.csv.gz").write_bytes(b"\x1f\x8b data")
     (package / "__init__.py").rename(package / "other.py")
     assert freshness.package_hash(package) != before, "a renamed module is a change"
+
+
+def test_docstrings_and_comments_do_not_count_but_code_does(tmp_path):
+    """Issue 19: a docstring or comment edit leaves every stamp valid; a one-character code change does not."""
+    package = tmp_path / "vae_lib"
+    shutil.copytree(ROOT / "vae_lib", package, ignore=shutil.ignore_patterns("__pycache__"))
+    assert freshness.package_hash(package) == freshness.package_hash(), "a copy hashes as the original"
+    before = freshness.package_hash(package)
+    module = package / "objectives.py"
+    source = module.read_text()
+    tree = freshness.ast.parse(source)
+    docstring = freshness.ast.get_docstring(tree, clean=False)
+    assert docstring, "the module under test has a docstring to edit"
+
+    module.write_text(source.replace(docstring, docstring + " A typo, mended.", 1)
+                      + "\n# a comment\n\n\n")
+    assert freshness.package_hash(package) == before, "docstrings, comments and blank lines are not code"
+
+    function = next(n for n in tree.body if isinstance(n, freshness.ast.FunctionDef) and freshness.ast.get_docstring(n))
+    inner = freshness.ast.get_docstring(function, clean=False)
+    module.write_text(source.replace(inner, inner + " Reworded.", 1))
+    assert freshness.package_hash(package) == before, "a function's docstring is not code"
+
+    code_line = "return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).sum(-1)"  # the closed-form KL to N(0, I)
+    assert code_line in source
+    for edit in (lambda s: s.replace(code_line, code_line.replace("0.5", "0.6")),
+                 lambda s: s.replace(code_line, code_line.replace(" + ", " - ", 1))):
+        changed = edit(source)
+        assert changed != source
+        module.write_text(changed)
+        assert freshness.package_hash(package) != before, "a one-character code change is stale"
+    module.write_text(source)
+    assert freshness.package_hash(package) == before
+
+    script = package / "book" / "explorers.js"
+    script.write_text(script.read_text() + "\n// a comment\n")
+    assert freshness.package_hash(package) != before, "the explorers' script is inlined in outputs: bytes count"
