@@ -42,7 +42,8 @@ from vae_lib.data import load_dataset
 from vae_lib.evaluation import heldout_elbo
 from vae_lib.models import VAE, ModelConfig
 from vae_lib.objectives import negative_elbo
-from vae_lib.training import choose_device, fit, set_threads, vae_objective
+from vae_lib.runtime import choose_device, set_threads
+from vae_lib.training import fit, vae_objective
 
 
 def linear_shapes(config: ModelConfig = ModelConfig()) -> list[tuple[int, int]]:

@@ -7,8 +7,8 @@ Trains ``vae_lib.VAE(ModelConfig())`` with ``training.REFERENCE`` (seed 0) on th
 training digits, on the negative ELBO (the reference VAE of chapters 2 and 6; written to
 vae_lib/_data/elbo_gap_vae.pt) or on the importance-weighted bound ``-L_k``
 (``vae_lib.chapters.elbo_gap.iwae_objective``; written to vae_lib/_data/elbo_gap_iwae<k>.pt),
-each with its history and SHA-256 (``training.save_checkpoint``). Chapter 7 loads them
-(``training.load_checkpoint`` verifies the digest), so its claims are about these models.
+each with its history and SHA-256 (``checkpoints.save_checkpoint``). Chapter 7 loads them
+(``checkpoints.load_checkpoint`` verifies the digest), so its claims are about these models.
 Re-run it whenever ``REFERENCE`` or the model changes.
 """
 from __future__ import annotations
@@ -25,7 +25,9 @@ sys.path.insert(0, str(ROOT))
 
 import vae_lib  # noqa: E402
 from vae_lib.chapters import elbo_gap  # noqa: E402
-from vae_lib.training import REFERENCE, fit, save_checkpoint, seed_everything, vae_objective  # noqa: E402
+from vae_lib.checkpoints import save_checkpoint  # noqa: E402
+from vae_lib.runtime import seed_everything  # noqa: E402
+from vae_lib.training import REFERENCE, fit, vae_objective  # noqa: E402
 
 DATA = ROOT / "vae_lib" / "_data"
 
@@ -38,7 +40,7 @@ def main() -> None:
     args = p.parse_args()
     objective = elbo_gap.iwae_objective(args.iwae_k) if args.iwae_k else vae_objective()
     out = args.out or DATA / (elbo_gap.iwae_checkpoint(args.iwae_k) if args.iwae_k else elbo_gap.CHECKPOINT)
-    vae_lib.training.set_threads()
+    vae_lib.runtime.set_threads()
     split = vae_lib.data.load_dataset("embedded")
     seed_everything(args.seed)
     model = vae_lib.VAE(vae_lib.ModelConfig())

@@ -34,7 +34,7 @@ def main() -> None:
     p.add_argument("--out", type=Path, default=OUT)
     args = p.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
-    vae_lib.training.set_threads()
+    vae_lib.runtime.set_threads()
     split = vae_lib.data.load_dataset("embedded")
     x_train, x_heldout = split.train.images, split.heldout.images
     found = ec.variants(x_train.shape[1])

@@ -79,7 +79,7 @@ def main() -> None:
     args = p.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
     start = time.perf_counter()
-    vae_lib.training.set_threads()
+    vae_lib.runtime.set_threads()
     split = vae_lib.data.load_dataset("embedded")
     x_train, x_heldout, labels = split.train.images, split.heldout.images, split.heldout.labels
     if args.checks:

@@ -20,7 +20,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import bench  # benchmarks/bench.py (tests/conftest.py puts it on the path)
-from vae_lib import book, evaluation, plotting, training
+from vae_lib import book, evaluation, plotting, runtime, training
 from vae_lib.chapters import (
     bayes_rewrite,
     closed_form_kl,
@@ -504,7 +504,7 @@ def test_book_setup_names_device(monkeypatch):
 def test_choose_device_refuses_a_device_that_is_not_there():
     # before: torch.device("cuda") was returned, and the first tensor moved there failed
     with pytest.raises(ValueError, match="^device='cuda' is not available on this machine"):
-        training.choose_device("cuda")
+        runtime.choose_device("cuda")
 
 
 @pytest.mark.parametrize("kwargs,name", [({"mu_max": INF}, "mu_max"), ({"logvar_min": -INF}, "logvar_min"),

@@ -230,7 +230,7 @@ def test_default_optimizer_is_fused_adam_when_available_and_falls_back(monkeypat
     (64, 0.0, 8),  # capped: small matrices gain nothing from more threads
 ])
 def test_thread_policy_uses_the_free_cores(cores, load, expected, monkeypatch, keep_threads):
-    from vae_lib.training import set_threads
+    from vae_lib.runtime import set_threads
 
     monkeypatch.delenv("VAE_LIB_THREADS", raising=False)
     monkeypatch.setattr("os.sched_getaffinity", lambda pid: set(range(cores)), raising=False)

@@ -1,4 +1,4 @@
-"""vae_lib.training.save_checkpoint / load_checkpoint: every bad file or argument gives a clear error
+"""vae_lib.checkpoints.save_checkpoint / load_checkpoint: every bad file or argument gives a clear error
 naming the path, corruption is caught by the stored SHA-256, and saves leave no temporaries behind."""
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import pytest
 import torch
 from torch import nn
 
+from vae_lib import checkpoints as C
 from vae_lib import training as T
 from vae_lib.models import VAE, AutoEncoder, ModelConfig
 
@@ -46,7 +47,7 @@ def saved(tmp_path):
     model = vae(seed=1)
     history = T.History({"train/loss": [3.5, 2.25], "train/kl": [0.5, 0.75]})
     path = tmp_path / "vae.pt"
-    T.save_checkpoint(path, model, history)
+    C.save_checkpoint(path, model, history)
     return path, model, history
 
 
@@ -56,23 +57,23 @@ def saved(tmp_path):
 def test_round_trip_restores_weights_and_history(saved):
     path, model, history = saved
     fresh = vae(seed=2)
-    assert T.load_checkpoint(path, fresh).terms == history.terms
+    assert C.load_checkpoint(path, fresh).terms == history.terms
     assert same_weights(fresh, weights(model))
 
 
 def test_round_trip_of_a_plain_module_without_config(tmp_path):
     torch.manual_seed(0)
     a, b = nn.Linear(3, 2), nn.Linear(3, 2)
-    T.save_checkpoint(tmp_path / "lin.pt", a)
-    assert T.load_checkpoint(tmp_path / "lin.pt", b).terms == {}
+    C.save_checkpoint(tmp_path / "lin.pt", a)
+    assert C.load_checkpoint(tmp_path / "lin.pt", b).terms == {}
     assert same_weights(b, weights(a))
 
 
 def test_numpy_numbers_in_the_history_are_stored_as_floats(tmp_path):
     # np.float64 is a float, but weights_only=True refuses to unpickle it
     path = tmp_path / "vae.pt"
-    T.save_checkpoint(path, vae(), T.History({"train/loss": [np.float64(1.5), 2]}))
-    terms = T.load_checkpoint(path, vae()).terms
+    C.save_checkpoint(path, vae(), T.History({"train/loss": [np.float64(1.5), 2]}))
+    terms = C.load_checkpoint(path, vae()).terms
     assert terms == {"train/loss": [1.5, 2.0]} and all(type(v) is float for v in terms["train/loss"])
 
 
@@ -81,13 +82,13 @@ def test_numpy_numbers_in_the_history_are_stored_as_floats(tmp_path):
 
 def test_load_missing_file(tmp_path):
     with pytest.raises(FileNotFoundError, match=f"checkpoint {p(tmp_path / 'nope.pt')} not found"):
-        T.load_checkpoint(tmp_path / "nope.pt", vae())
+        C.load_checkpoint(tmp_path / "nope.pt", vae())
 
 
 def test_load_empty_file(tmp_path):
     (tmp_path / "empty.pt").write_bytes(b"")
     with pytest.raises(ValueError, match=f"{p(tmp_path / 'empty.pt')} is empty \\(0 bytes\\), not a checkpoint"):
-        T.load_checkpoint(tmp_path / "empty.pt", vae())
+        C.load_checkpoint(tmp_path / "empty.pt", vae())
 
 
 @pytest.mark.parametrize("damage", [
@@ -102,7 +103,7 @@ def test_load_unreadable_file(saved, damage):
     model = vae(seed=2)
     before = weights(model)
     with pytest.raises(ValueError, match=f"{p(path)} is not a readable checkpoint: it is truncated or corrupt"):
-        T.load_checkpoint(path, model)
+        C.load_checkpoint(path, model)
     assert same_weights(model, before)
 
 
@@ -119,7 +120,7 @@ def test_load_never_runs_code_from_the_file(tmp_path, monkeypatch):
     path = tmp_path / "evil.pt"
     torch.save({"kind": "VAE", "payload": _Payload()}, path)
     with pytest.raises(ValueError, match=f"{p(path)} is not a readable checkpoint.*never unpickled"):
-        T.load_checkpoint(path, vae())
+        C.load_checkpoint(path, vae())
     assert not marker.exists()
     torch.load(path, weights_only=False)  # the payload is live: this is what the loader must not do
     assert marker.exists()
@@ -129,21 +130,21 @@ def test_load_plain_tensor(tmp_path):
     torch.save(torch.zeros(3), tmp_path / "t.pt")
     with pytest.raises(ValueError, match=f"{p(tmp_path / 't.pt')} is not a vae_lib checkpoint: it holds a Tensor; "
                                          "expected a dict with keys \\['kind', 'config', 'state_dict'"):
-        T.load_checkpoint(tmp_path / "t.pt", vae())
+        C.load_checkpoint(tmp_path / "t.pt", vae())
 
 
 def test_load_foreign_dict(tmp_path):
     torch.save({"epoch": 3, "optimizer": {"lr": 0.1}}, tmp_path / "f.pt")
     with pytest.raises(ValueError, match=f"{p(tmp_path / 'f.pt')} is not a vae_lib checkpoint: it holds a dict "
                                          "with keys \\['epoch', 'optimizer'\\]"):
-        T.load_checkpoint(tmp_path / "f.pt", vae())
+        C.load_checkpoint(tmp_path / "f.pt", vae())
 
 
 def test_load_bare_state_dict_says_how_to_load_it(tmp_path):
     torch.save(vae().state_dict(), tmp_path / "sd.pt")
     with pytest.raises(ValueError, match="is not a vae_lib checkpoint.*a bare state_dict\\? load it with "
                                          "model.load_state_dict"):
-        T.load_checkpoint(tmp_path / "sd.pt", vae())
+        C.load_checkpoint(tmp_path / "sd.pt", vae())
 
 
 def test_load_checkpoint_without_checksum(saved):
@@ -152,7 +153,7 @@ def test_load_checkpoint_without_checksum(saved):
     del state["sha256"]  # the layout vae_lib 0.1 wrote
     torch.save(state, path)
     with pytest.raises(ValueError, match=f"{p(path)} has no checksum: it was written by vae_lib 0.1"):
-        T.load_checkpoint(path, vae())
+        C.load_checkpoint(path, vae())
 
 
 @pytest.mark.parametrize("key, value", [
@@ -170,7 +171,7 @@ def test_load_entries_of_the_wrong_type(saved, key, value):
     torch.save(state, path)
     with pytest.raises(ValueError, match=f"{p(path)} is not a vae_lib checkpoint: its entries have the "
                                          "wrong types"):
-        T.load_checkpoint(path, vae())
+        C.load_checkpoint(path, vae())
 
 
 # --- load_checkpoint: corruption is caught by the stored SHA-256 -----------------------------------
@@ -196,7 +197,7 @@ def test_load_detects_a_tampered_payload(saved, change):
     model = vae(seed=2)
     before = weights(model)
     with pytest.raises(ValueError, match=f"{p(path)} is corrupt: its contents do not match the SHA-256"):
-        T.load_checkpoint(path, model)
+        C.load_checkpoint(path, model)
     assert same_weights(model, before)
 
 
@@ -209,7 +210,7 @@ def test_load_detects_a_flipped_byte_in_the_file(saved):
     raw[at + 3] ^= 0x40
     path.write_bytes(bytes(raw))
     with pytest.raises(ValueError, match=f"{p(path)} is corrupt"):
-        T.load_checkpoint(path, vae())
+        C.load_checkpoint(path, vae())
 
 
 # --- load_checkpoint: another architecture ----------------------------------------------------------
@@ -219,22 +220,22 @@ def _refused_and_unchanged(path, model, match):
     """Loading ``path`` into ``model`` fails with ``match`` and copies no weight."""
     before = weights(model)
     with pytest.raises(ValueError, match=match):
-        T.load_checkpoint(path, model)
+        C.load_checkpoint(path, model)
     assert same_weights(model, before)
 
 
 def test_load_vae_with_another_latent_dim(tmp_path):
     path = tmp_path / "vae10.pt"
-    T.save_checkpoint(path, vae(C10))
+    C.save_checkpoint(path, vae(C10))
     _refused_and_unchanged(path, vae(C20), f"{p(path)}: checkpoint holds a VAE with config .*'latent_dim': 10.*, "
                                            "but model has config .*'latent_dim': 20")
 
 
 def test_load_autoencoder_into_vae(tmp_path):
     path = tmp_path / "ae.pt"
-    T.save_checkpoint(path, AutoEncoder(C10))
+    C.save_checkpoint(path, AutoEncoder(C10))
     with pytest.raises(ValueError, match=f"{p(path)}: checkpoint holds a AutoEncoder, but model is a VAE"):
-        T.load_checkpoint(path, vae())
+        C.load_checkpoint(path, vae())
 
 
 def _mlp(*sizes):
@@ -246,7 +247,7 @@ def test_load_mismatched_shapes_leaves_the_model_unchanged(tmp_path):
     # no config to compare: the tensors are checked one by one, before any is copied
     # (torch's load_state_dict would copy the matching first layer, then raise)
     path = tmp_path / "mlp.pt"
-    T.save_checkpoint(path, _mlp(4, 3, 2))
+    C.save_checkpoint(path, _mlp(4, 3, 2))
     model = _mlp(4, 3, 5)
     with torch.no_grad():
         model[0].weight.fill_(7.0)
@@ -256,26 +257,26 @@ def test_load_mismatched_shapes_leaves_the_model_unchanged(tmp_path):
 
 def test_load_missing_and_unexpected_tensors(tmp_path):
     path = tmp_path / "mlp.pt"
-    T.save_checkpoint(path, _mlp(4, 3, 2))
+    C.save_checkpoint(path, _mlp(4, 3, 2))
     with pytest.raises(ValueError, match="does not fit model.*missing \\['2.bias', '2.weight'\\]"):
-        T.load_checkpoint(path, _mlp(4, 3, 2, 2))
+        C.load_checkpoint(path, _mlp(4, 3, 2, 2))
     with pytest.raises(ValueError, match="does not fit model.*unexpected \\['1.bias', '1.weight'\\]"):
-        T.load_checkpoint(path, _mlp(4, 3))
+        C.load_checkpoint(path, _mlp(4, 3))
 
 
 def test_load_into_another_dtype(tmp_path):
     path = tmp_path / "mlp.pt"
-    T.save_checkpoint(path, _mlp(4, 3))
+    C.save_checkpoint(path, _mlp(4, 3))
     with pytest.raises(ValueError, match="0.bias is torch.float32 in the checkpoint but torch.float64 in model"):
-        T.load_checkpoint(path, _mlp(4, 3).double())
+        C.load_checkpoint(path, _mlp(4, 3).double())
 
 
 # --- Arguments ------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("call", [
-    lambda path: T.save_checkpoint(path, {"w": torch.zeros(2)}),
-    lambda path: T.load_checkpoint(path, {"w": torch.zeros(2)}),
+    lambda path: C.save_checkpoint(path, {"w": torch.zeros(2)}),
+    lambda path: C.load_checkpoint(path, {"w": torch.zeros(2)}),
 ], ids=["save", "load"])
 def test_model_must_be_a_module(tmp_path, call):
     with pytest.raises(TypeError, match="model must be a torch.nn.Module, got dict"):
@@ -283,8 +284,8 @@ def test_model_must_be_a_module(tmp_path, call):
 
 
 @pytest.mark.parametrize("call", [
-    lambda path: T.save_checkpoint(path, vae()),
-    lambda path: T.load_checkpoint(path, vae()),
+    lambda path: C.save_checkpoint(path, vae()),
+    lambda path: C.load_checkpoint(path, vae()),
 ], ids=["save", "load"])
 def test_path_must_be_a_file_name(tmp_path, call):
     with pytest.raises(ValueError, match=f"path {p(tmp_path)} is a directory; pass a file name such as "
@@ -297,12 +298,12 @@ def test_path_must_be_a_file_name(tmp_path, call):
 def test_history_must_be_a_history(tmp_path):
     path = tmp_path / "vae.pt"
     with pytest.raises(TypeError, match="history must be a History or None, got dict"):
-        T.save_checkpoint(path, vae(), {"train/loss": [1.0]})
+        C.save_checkpoint(path, vae(), {"train/loss": [1.0]})
     with pytest.raises(TypeError, match="history\\['train/loss'\\] must be a list of numbers under a str key, "
                                         "got \\['low'\\]"):
-        T.save_checkpoint(path, vae(), T.History({"train/loss": ["low"]}))
+        C.save_checkpoint(path, vae(), T.History({"train/loss": ["low"]}))
     with pytest.raises(TypeError, match="history\\['train/kl'\\] must be a list of numbers"):
-        T.save_checkpoint(path, vae(), T.History({"train/kl": torch.ones(2)}))
+        C.save_checkpoint(path, vae(), T.History({"train/kl": torch.ones(2)}))
     assert not path.exists()
 
 
@@ -316,7 +317,7 @@ def test_state_must_hold_tensors_only(tmp_path):
 
     with pytest.raises(TypeError, match="model.state_dict\\(\\)\\['_extra_state'\\] is a dict; a checkpoint "
                                         "stores tensors only"):
-        T.save_checkpoint(tmp_path / "x.pt", WithExtraState(2, 2))
+        C.save_checkpoint(tmp_path / "x.pt", WithExtraState(2, 2))
 
 
 # --- save_checkpoint: durable, atomic, and no temporaries left behind ------------------------------
@@ -336,7 +337,7 @@ def test_save_syncs_the_file_before_the_rename_and_the_folder_after(tmp_path, mo
 
     monkeypatch.setattr(os, "fsync", fsync)
     monkeypatch.setattr(os, "replace", replace)
-    T.save_checkpoint(tmp_path / "vae.pt", vae())
+    C.save_checkpoint(tmp_path / "vae.pt", vae())
     expected = ["fsync file", "replace", "fsync folder"] if os.name == "posix" else ["fsync file", "replace"]
     assert events == expected
 
@@ -350,7 +351,7 @@ def test_save_writes_to_a_temporary_recognisably_ours(tmp_path, monkeypatch):
 
     monkeypatch.setattr(torch, "save", broken_save)
     with pytest.raises(OSError, match="disk full"):
-        T.save_checkpoint(tmp_path / "vae.pt", vae())
+        C.save_checkpoint(tmp_path / "vae.pt", vae())
     assert len(seen) == 1 and re.fullmatch(rf"\.vae\.pt\.{os.getpid()}\.[a-z0-9_]+\.tmp", seen[0])
     assert list(tmp_path.iterdir()) == []  # and a failed save removes it
 
@@ -375,12 +376,13 @@ def test_save_removes_stale_temporaries_of_the_same_target_only(tmp_path):
     ]
     for name in [stale.name, *keep]:
         (tmp_path / name).write_bytes(b"half a checkpoint")
-    T.save_checkpoint(tmp_path / "vae.pt", vae())
+    C.save_checkpoint(tmp_path / "vae.pt", vae())
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["vae.pt", *keep])
 
 
 _KILLED_SAVE = """
 import sys, time, torch
+from vae_lib import checkpoints as C
 from vae_lib import training as T
 from vae_lib.models import VAE, ModelConfig
 
@@ -391,7 +393,7 @@ def stuck(obj, f, *args, **kwargs):
     time.sleep(600)
 
 torch.save = stuck
-T.save_checkpoint(sys.argv[1], VAE(ModelConfig(input_dim=16, hidden_dim=8, latent_dim=10)))
+C.save_checkpoint(sys.argv[1], VAE(ModelConfig(input_dim=16, hidden_dim=8, latent_dim=10)))
 """
 
 
@@ -410,6 +412,6 @@ def test_a_save_killed_midway_leaves_the_old_file_and_the_next_save_cleans_up(sa
     orphans = [p.name for p in path.parent.glob(".vae.pt.*.tmp")]
     assert orphans and all(f".{child.pid}." in name for name in orphans)  # SIGKILL: nothing could clean up
     assert path.read_bytes() == before  # the old checkpoint is untouched
-    T.save_checkpoint(path, model, history)
+    C.save_checkpoint(path, model, history)
     assert [p.name for p in path.parent.iterdir()] == ["vae.pt"]
-    assert T.load_checkpoint(path, vae(seed=3)).terms == history.terms
+    assert C.load_checkpoint(path, vae(seed=3)).terms == history.terms

@@ -8,6 +8,8 @@ import torch
 from torch.distributions import Bernoulli, Normal, kl_divergence
 
 from vae_lib import data as D
+from vae_lib import checkpoints as C
+from vae_lib import runtime as R
 from vae_lib import training as T
 from vae_lib.evaluation import heldout_elbo, importance_sampled_log_likelihood, log_importance_weights
 from vae_lib.models import VAE, ModelConfig
@@ -23,7 +25,7 @@ def images():
 @pytest.fixture(scope="module")
 def model(images):
     """A small VAE trained briefly, so that q(z|x) is informative but still far from the true posterior."""
-    T.seed_everything(0)
+    R.seed_everything(0)
     m = VAE(CONFIG)
     T.fit(m, T.vae_objective(), images[:300], epochs=3, batch_size=50, progress=False)
     return m
@@ -142,7 +144,7 @@ def test_the_estimate_does_not_decrease_with_k(model, images):
 
 def test_the_estimate_is_exact_when_q_is_the_posterior():
     """A decoder that ignores z and an encoder that returns the prior: every weight w = p(x) exactly."""
-    T.seed_everything(0)
+    R.seed_everything(0)
     m = VAE(CONFIG)
     with torch.no_grad():
         m.encoder_head.weight.zero_()

@@ -3,7 +3,11 @@ from __future__ import annotations
 
 import ast
 import re
+import subprocess
+import sys
 from pathlib import Path
+
+import pytest
 
 import vae_lib
 
@@ -43,14 +47,37 @@ def test_every_chapter_helper_names_the_chapter_that_introduced_it():
 
 
 def test_no_module_shares_a_name_with_a_function():
+    import importlib
     import inspect
 
     modules = {p.stem for p in PACKAGE.rglob("*.py")}
-    for name, module in [("chapters", vae_lib.chapters), ("book", vae_lib.book)]:
-        for sub in vars(module).values():
-            if inspect.ismodule(sub):
-                clashes = {n for n, f in inspect.getmembers(sub, inspect.isfunction) if n in modules}
-                assert not clashes, f"{sub.__name__} defines functions named like modules: {clashes}"
+    names = [f"vae_lib.chapters.{p.stem}" for p in (PACKAGE / "chapters").glob("*.py") if p.stem != "__init__"]
+    for name in [*names, "vae_lib.book", "vae_lib.book.live"]:
+        sub = importlib.import_module(name)
+        clashes = {n for n, f in inspect.getmembers(sub, inspect.isfunction) if n in modules}
+        assert not clashes, f"{sub.__name__} defines functions named like modules: {clashes}"
+
+
+_LOADED = "import sys, {module}; print(sorted(m for m in sys.modules if 'chapters' in m or 'matplotlib' in m " \
+          "or m.startswith('vae_lib.book')))"
+
+
+@pytest.mark.parametrize("module", ["vae_lib", "vae_lib.objectives", "vae_lib.training", "vae_lib.models",
+                                    "vae_lib.data", "vae_lib.evaluation", "vae_lib.params"])
+def test_the_front_door_loads_only_the_core(module):
+    """Issue 19: importing the library (or any core module) loads no chapter helper, no book and no matplotlib."""
+    out = subprocess.run([sys.executable, "-c", _LOADED.format(module=module)], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == "[]", f"import {module} loaded {out.strip()}"
+
+
+def test_one_chapter_helper_loads_alone_and_the_book_on_demand():
+    code = ("import sys, vae_lib; from vae_lib.chapters import latent; "
+            "print(sorted(m for m in sys.modules if m.startswith('vae_lib.chapters'))); "
+            "print(callable(vae_lib.book.setup), 'matplotlib' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split("\n")
+    assert out[0] == "['vae_lib.chapters', 'vae_lib.chapters.latent']"
+    assert out[1] == "True True", "vae_lib.book loads when first named, and brings matplotlib"
 
 
 def test_the_benchmark_is_not_installed_with_the_package():

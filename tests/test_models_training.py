@@ -9,6 +9,8 @@ import torch
 import vae_lib
 from vae_lib import data as D
 from vae_lib import objectives as O
+from vae_lib import checkpoints as C
+from vae_lib import runtime as R
 from vae_lib import training as T
 from vae_lib.models import VAE, AutoEncoder, ModelConfig, reparameterize
 
@@ -21,7 +23,7 @@ def images():
 
 
 def small_vae(seed=0, config=SMALL):
-    T.seed_everything(seed)
+    R.seed_everything(seed)
     return VAE(config)
 
 
@@ -93,20 +95,20 @@ def fake_accelerators(monkeypatch, *, cuda: bool, mps: bool) -> None:
 ])
 def test_auto_device_picks_cuda_then_mps_then_cpu(monkeypatch, cuda, mps, expected):
     fake_accelerators(monkeypatch, cuda=cuda, mps=mps)
-    assert T.choose_device("auto") == torch.device(expected)
-    assert T.choose_device() == torch.device(expected)  # "auto" is the default
+    assert R.choose_device("auto") == torch.device(expected)
+    assert R.choose_device() == torch.device(expected)  # "auto" is the default
 
 
 @pytest.mark.parametrize("cuda,mps", [(False, False), (True, True)])
 def test_cpu_is_always_available(monkeypatch, cuda, mps):
     fake_accelerators(monkeypatch, cuda=cuda, mps=mps)
-    assert T.choose_device("cpu") == torch.device("cpu")
+    assert R.choose_device("cpu") == torch.device("cpu")
 
 
 @pytest.mark.parametrize("name", ["cuda", "mps"])
 def test_an_available_device_named_explicitly_is_returned(monkeypatch, name):
     fake_accelerators(monkeypatch, cuda=name == "cuda", mps=name == "mps")
-    assert T.choose_device(name) == torch.device(name)
+    assert R.choose_device(name) == torch.device(name)
 
 
 @pytest.mark.parametrize("name,other", [("cuda", "mps"), ("mps", "cuda")])
@@ -114,30 +116,30 @@ def test_an_unavailable_device_named_explicitly_is_a_clear_error(monkeypatch, na
     # the other accelerator being present must not make this one count as available
     fake_accelerators(monkeypatch, cuda=other == "cuda", mps=other == "mps")
     with pytest.raises(ValueError, match=rf"^device='{name}' is not available on this machine; use 'auto' or 'cpu'"):
-        T.choose_device(name)
+        R.choose_device(name)
 
 
 def test_an_unknown_device_name_is_refused():
     with pytest.raises(ValueError, match="device must be one of"):
-        T.choose_device("tpu")
+        R.choose_device("tpu")
 
 
 def test_seed_everything_returns_a_seeded_generator():
-    g = T.seed_everything(3)
+    g = R.seed_everything(3)
     a = torch.randn(3)
     assert torch.equal(torch.randn(3, generator=g), torch.randn(3, generator=torch.Generator().manual_seed(3)))
-    T.seed_everything(3)
+    R.seed_everything(3)
     assert torch.equal(torch.randn(3), a)
     with pytest.raises(TypeError, match="seed must be an int"):
-        T.seed_everything(1.5)
+        R.seed_everything(1.5)
 
 
 def test_set_threads():
     before = torch.get_num_threads()
     try:
-        assert T.set_threads(1) == 1 and torch.get_num_threads() == 1
+        assert R.set_threads(1) == 1 and torch.get_num_threads() == 1
         with pytest.raises(ValueError, match="n must be a positive integer"):
-            T.set_threads(0)
+            R.set_threads(0)
     finally:
         torch.set_num_threads(before)
 
@@ -229,21 +231,21 @@ def test_checkpoint_round_trip_is_exact(tmp_path, images):
     model = small_vae(seed=1)
     h = T.fit(model, T.vae_objective(), images[:64], epochs=1, batch_size=32, progress=False)
     path = tmp_path / "ckpt" / "vae.pt"
-    T.save_checkpoint(path, model, h)
+    C.save_checkpoint(path, model, h)
     assert [p.name for p in path.parent.iterdir()] == ["vae.pt"]  # no temporary file left behind
     fresh = small_vae(seed=2)
-    loaded = T.load_checkpoint(path, fresh)
+    loaded = C.load_checkpoint(path, fresh)
     assert loaded.terms == h.terms
     assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), fresh.state_dict().values()))
     # without a history an empty one comes back
-    T.save_checkpoint(path, model)
-    assert T.load_checkpoint(path, fresh).terms == {}
+    C.save_checkpoint(path, model)
+    assert C.load_checkpoint(path, fresh).terms == {}
 
 
 def test_checkpoint_failure_during_save_leaves_the_previous_file_intact(tmp_path, monkeypatch):
     model = small_vae(seed=1)
     path = tmp_path / "vae.pt"
-    T.save_checkpoint(path, model)
+    C.save_checkpoint(path, model)
     before = path.read_bytes()
 
     def broken_save(obj, f, *args, **kwargs):
@@ -252,20 +254,20 @@ def test_checkpoint_failure_during_save_leaves_the_previous_file_intact(tmp_path
 
     monkeypatch.setattr(torch, "save", broken_save)
     with pytest.raises(OSError, match="disk full"):
-        T.save_checkpoint(path, small_vae(seed=2))
+        C.save_checkpoint(path, small_vae(seed=2))
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["vae.pt"]
     # a first save that fails leaves nothing at all
     with pytest.raises(OSError):
-        T.save_checkpoint(tmp_path / "other.pt", model)
+        C.save_checkpoint(tmp_path / "other.pt", model)
     assert [p.name for p in tmp_path.iterdir()] == ["vae.pt"]
 
 
 def test_checkpoint_refuses_the_wrong_model_kind(tmp_path):
     path = tmp_path / "vae.pt"
-    T.save_checkpoint(path, small_vae())
+    C.save_checkpoint(path, small_vae())
     with pytest.raises(ValueError, match="checkpoint holds a VAE, but model is a AutoEncoder"):
-        T.load_checkpoint(path, AutoEncoder(SMALL))
+        C.load_checkpoint(path, AutoEncoder(SMALL))
 
 
 def test_fit_without_progress_bar_never_touches_tqdm():

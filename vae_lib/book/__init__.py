@@ -23,7 +23,7 @@ import sys
 import matplotlib
 import torch
 
-from ..training import choose_device, seed_everything, set_threads
+from ..runtime import choose_device, seed_everything, set_threads
 from . import live  # the explorers: vae_lib.book.live.LiveExplorer, computed in the page
 
 REPOSITORY_URL = "https://github.com/variational-book/vi-book"  # must match _config.yml (a test checks)

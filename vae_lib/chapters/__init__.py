@@ -3,9 +3,17 @@
 1 ``diagrams``, ``latent`` (also 2); 2 ``encoder_gaussian``; 3 ``kl_fits``;
 4 ``linear_gaussian``, ``bayes_rewrite``, ``gradients``; 5 ``closed_form_kl``; 6 ``diagnostics``, ``eq8_controls``;
 7 ``elbo_gap``; 8 ``rate_distortion``, ``gaussian_channel``.
+
+Each loads when first imported (``from vae_lib.chapters import latent``): importing one
+chapter's helpers does not load the other chapters'.
 """
-from . import bayes_rewrite, closed_form_kl, diagnostics, diagrams, encoder_gaussian, gradients, kl_fits, latent
-from . import elbo_gap, eq8_controls, gaussian_channel, linear_gaussian, rate_distortion
+import importlib
 
 __all__ = ["bayes_rewrite", "closed_form_kl", "diagnostics", "diagrams", "elbo_gap", "encoder_gaussian", "eq8_controls",
            "gaussian_channel", "gradients", "kl_fits", "latent", "linear_gaussian", "rate_distortion"]
+
+
+def __getattr__(name: str):
+    if name in __all__:
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

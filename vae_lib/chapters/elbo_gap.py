@@ -25,7 +25,8 @@ from torch import Tensor, nn
 from .._checks import check_choice, check_generator, check_positive_int, check_positive_number, check_tensor
 from ..models import VAE, ModelConfig
 from ..objectives import LOG_2PI, ElboTerms, MCEstimate, kl_diag_gaussian_to_standard_normal, log_likelihood
-from ..training import History, Objective, load_checkpoint
+from ..checkpoints import load_checkpoint
+from ..training import History, Objective
 
 FAMILIES = ("diagonal", "full")
 CHECKPOINT = "elbo_gap_vae.pt"  # in vae_lib/_data, written by scripts/elbo_gap.py
@@ -41,7 +42,7 @@ def load_reference_vae(device: torch.device | str = "cpu", *, iwae_k: int | None
 
     ``iwae_k=None``: the reference VAE, trained on the negative ELBO; ``iwae_k=k``: the same network
     trained on ``-L_k`` (:func:`iwae_objective`). The checkpoint's SHA-256 is verified by
-    :func:`vae_lib.training.load_checkpoint`.
+    :func:`vae_lib.checkpoints.load_checkpoint`.
     """
     if not isinstance(device, (str, torch.device)):
         raise TypeError(f"device must be a str or torch.device, got {type(device).__name__}")

@@ -33,7 +33,8 @@ from ..models import VAE, ModelConfig
 from .._checks import check_positive_number, check_tensor
 from ..evaluation import heldout_elbo
 from ..objectives import ElboTerms, negative_elbo, source_eq8_equivalent_variance
-from ..training import REFERENCE, History, Objective, fit, seed_everything, source_eq8_objective, vae_objective
+from ..runtime import seed_everything
+from ..training import REFERENCE, History, Objective, fit, source_eq8_objective, vae_objective
 from . import diagnostics as dg
 
 S0 = 0.1  # the control decoder's noise: a tenth of the grey-level range

@@ -37,7 +37,8 @@ from ..evaluation import heldout_elbo
 from ..models import VAE, ModelConfig
 from ..objectives import (LOG_2PI, ElboTerms, kl_diag_gaussian_to_standard_normal, log_likelihood,
                           source_eq8_equivalent_variance, source_eq8_loss)
-from ..training import REFERENCE, History, Objective, fit, seed_everything, source_eq8_objective, vae_objective
+from ..runtime import seed_everything
+from ..training import REFERENCE, History, Objective, fit, source_eq8_objective, vae_objective
 from . import diagnostics as dg
 from .eq8_controls import S0
 

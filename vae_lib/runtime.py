@@ -1,0 +1,80 @@
+"""The runtime: seeding, the device and the CPU thread policy (README, Speed)."""
+from __future__ import annotations
+
+import os
+import random
+
+import numpy as np
+import torch
+
+from ._checks import check_choice
+
+
+# --- Reproducibility and hardware -----------------------------------------------------
+
+
+def seed_everything(seed: int) -> torch.Generator:
+    """Seed Python, NumPy and torch (all devices); returns a CPU generator with the same seed."""
+    if not isinstance(seed, int):
+        raise TypeError(f"seed must be an int, got {type(seed).__name__}")
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)  # also seeds CUDA and MPS
+    return torch.Generator().manual_seed(seed)
+
+
+def choose_device(device: str = "auto") -> torch.device:
+    """``"auto"`` picks cuda, then mps, then cpu; or name one of them explicitly."""
+    # the parameter is called ``device`` so that the message is right for book.setup(device=...) too
+    check_choice("device", device, ("auto", "cuda", "mps", "cpu"))
+    mps = getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
+    if device == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if mps:
+            return torch.device("mps")
+        return torch.device("cpu")
+    # torch would only fail at the first tensor moved there, with an error that names no argument
+    if (device == "cuda" and not torch.cuda.is_available()) or (device == "mps" and not mps):
+        raise ValueError(f"device={device!r} is not available on this machine; use 'auto' or 'cpu'")
+    return torch.device(device)
+
+
+def _usable_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))  # the cores this process may run on (containers, taskset)
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 2
+
+
+def _free_cores() -> int:
+    """The usable cores not already busy: cores minus the 1-minute load average, rounded, at least 1."""
+    cores = _usable_cores()
+    try:
+        load = os.getloadavg()[0]
+    except (AttributeError, OSError):  # no load average (Windows): assume the machine is shared
+        return max(1, cores // 2)
+    return max(1, min(cores, int(cores - load + 0.5)))
+
+
+def set_threads(n: int | None = None) -> int:
+    """Set torch's intra-op CPU threads; ``None`` applies the book's policy (see README, Speed).
+
+    The policy: ``VAE_LIB_THREADS`` when set, else the cores that are free when this is
+    called (usable cores minus the load average), at most 8. Measured with ``python
+    benchmarks/bench.py`` on a 2-core machine: idle, two threads train ~1.5x faster than one;
+    with the other core busy, two OpenMP threads that wait for each other train many
+    times slower than one.
+    """
+    if n is None:
+        env = os.environ.get("VAE_LIB_THREADS")
+        if env is not None and not env.strip().isdigit():
+            raise ValueError(f"VAE_LIB_THREADS must be a positive integer, got {env!r}")
+        n = int(env) if env else min(8, _free_cores())
+    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+        raise ValueError(f"n must be a positive integer, got {n!r}")
+    torch.set_num_threads(n)
+    return n
+
+
+__all__ = ["choose_device", "seed_everything", "set_threads"]
