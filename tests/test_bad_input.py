@@ -26,6 +26,7 @@ from vae_lib.chapters import (
     closed_form_kl,
     diagnostics,
     encoder_gaussian,
+    gaussian_channel,
     gradients,
     kl_fits,
     latent,
@@ -154,34 +155,43 @@ def test_training_evaluate_rejects_an_empty_batch():
 BAD_SIZES = [0, -1, 2.5, True, "10", None]
 
 
+def int_error(value) -> tuple[type, str]:
+    """One rule for every integer argument: a wrong type is a TypeError, a wrong value a ValueError."""
+    return (ValueError, "must be a positive integer") if type(value) is int else (TypeError, "must be an int, got")
+
+
 @pytest.mark.parametrize("batch_size", BAD_SIZES)
 def test_heldout_elbo_checks_batch_size(batch_size):
-    with pytest.raises(ValueError, match="^batch_size must be a positive integer"):
+    error, message = int_error(batch_size)
+    with pytest.raises(error, match=f"^batch_size {message}"):
         evaluation.heldout_elbo(tiny_vae(), pixels(), batch_size=batch_size)
 
 
 @pytest.mark.parametrize("batch_size", [b for b in BAD_SIZES if b is not None])  # None is the default
 def test_importance_sampled_log_likelihood_checks_batch_size(batch_size):
     # before: 0 silently meant "the default" (batch_size or ...), -1 gave an empty torch.cat
-    with pytest.raises(ValueError, match="^batch_size must be a positive integer"):
+    error, message = int_error(batch_size)
+    with pytest.raises(error, match=f"^batch_size {message}"):
         evaluation.importance_sampled_log_likelihood(tiny_vae(), pixels(), 2, batch_size=batch_size)
 
 
 @pytest.mark.parametrize("batch_size", BAD_SIZES)
 def test_training_evaluate_checks_batch_size(batch_size):
-    with pytest.raises(ValueError, match="^batch_size must be a positive integer"):
+    error, message = int_error(batch_size)
+    with pytest.raises(error, match=f"^batch_size {message}"):
         training.evaluate(tiny_vae(), training.vae_objective(), pixels(), batch_size=batch_size)
 
 
 @pytest.mark.parametrize("k", [0, -2, 2.0, True, "3", None])
 def test_log_importance_weights_checks_k(k):
     # before: a reshape or randn error
-    with pytest.raises(ValueError, match="^k must be a positive integer"):
+    error, message = int_error(k)
+    with pytest.raises(error, match=f"^k {message}"):
         evaluation.log_importance_weights(tiny_vae(), pixels(), k)
 
 
 def test_importance_sampled_log_likelihood_checks_k_as_a_bool_too():
-    with pytest.raises(ValueError, match="^k must be a positive integer, got True"):
+    with pytest.raises(TypeError, match="^k must be an int, got bool"):
         evaluation.importance_sampled_log_likelihood(tiny_vae(), pixels(), True)
 
 
@@ -318,7 +328,7 @@ def test_negative_elbo_checks_variance_even_for_a_bernoulli_likelihood(variance)
 
 
 def test_source_eq8_equivalent_variance_rejects_a_bool():
-    with pytest.raises(ValueError, match="^n_pixels must be a positive integer, got True"):
+    with pytest.raises(TypeError, match="^n_pixels must be an int, got bool"):
         O.source_eq8_equivalent_variance(True)
 
 
@@ -388,9 +398,9 @@ def test_reparameterize_keeps_its_numbers():
 
 
 def test_model_config_and_sample_reject_bools():
-    with pytest.raises(ValueError, match="^latent_dim must be a positive integer, got True"):
+    with pytest.raises(TypeError, match="^latent_dim must be an int, got bool"):
         ModelConfig(latent_dim=True)
-    with pytest.raises(ValueError, match="^n must be a positive integer, got True"):
+    with pytest.raises(TypeError, match="^n must be an int, got bool"):
         tiny_vae().sample(True)
     with pytest.raises(TypeError, match="^generator must be a torch.Generator"):
         tiny_vae().sample(2, generator="seed")
@@ -436,7 +446,7 @@ def test_live_explorer_validates_name_kind_sliders_data_and_description():
         live.LiveExplorer("x", "kl-gaussians", [s], {}, description=" ")
     with pytest.raises(TypeError, match="^data must be a dict, got list"):
         live.LiveExplorer("x", "kl-gaussians", [s], [], **ok)
-    with pytest.raises(ValueError, match="Out of range float values are not JSON compliant"):
+    with pytest.raises(ValueError, match=r"must be finite \(the page reads JSON"):
         live.LiveExplorer("x", "kl-gaussians", [s], {"y_max": NAN}, **ok)
 
 
@@ -469,7 +479,8 @@ def test_seeded_noise_and_export_name_their_arguments():
 @pytest.mark.parametrize("nrow", [0, -3, 2.5, True, "10"])
 def test_image_grid_checks_nrow(nrow):
     # before: ZeroDivisionError for nrow=0
-    with pytest.raises(ValueError, match="^nrow must be a positive integer"):
+    error, message = int_error(nrow)
+    with pytest.raises(error, match=f"^nrow {message}"):
         plotting.image_grid(torch.rand(4, 784), nrow=nrow)
 
 
@@ -627,7 +638,7 @@ def test_gradients_name_their_arguments():
 
 
 def test_linear_gaussian_and_bayes_rewrite_check_their_arguments():
-    with pytest.raises(ValueError, match="^latent_dim must be a positive integer, got True"):
+    with pytest.raises(TypeError, match="^latent_dim must be an int, got bool"):
         linear_gaussian.LinearGaussian.random(True, 3, 1.0)
     model = linear_gaussian.LinearGaussian.random(2, 3, 1.0, generator=torch.Generator().manual_seed(0))
     with pytest.raises(TypeError, match="^generator must be a torch.Generator"):
@@ -849,3 +860,49 @@ def test_random_bad_input_is_rejected_with_the_argument_named(fname, data):
     names = ("lower", "upper") if arg in ("lower", "upper") else (arg,)
     assert any(re.search(rf"(?<![\w.]){re.escape(n)}(?!\w)", str(info.value)) for n in names), \
         f"{fname}({arg}=...): {type(info.value).__name__}: {info.value}"
+
+
+# --- Issue 19's independent check: the calls that passed silently or failed unclearly -------------------
+
+
+def _channel(**change):
+    F = torch.float64
+    parts = dict(cov_x=torch.eye(4, dtype=F), A=torch.zeros(2, 4, dtype=F), logvar=torch.zeros(2, dtype=F),
+                 W=torch.zeros(4, 2, dtype=F), b=torch.zeros(4, dtype=F), s2=1.0) | change
+    return gaussian_channel.GaussianChannel(**parts)
+
+
+@pytest.mark.parametrize("call, error, match", [
+    (lambda: live.Slider("a", "a", 1, 2, 1.5, log="no"), TypeError, "^log must be a bool, got str"),
+    (lambda: live.Slider("a", "a", 1, 2, 1.5, ticks=None), TypeError, "^ticks must be a tuple of numbers, got NoneType"),
+    (lambda: live.Slider("a", "a", 1, 2, 1.5, stops=3), TypeError, "^stops must be a tuple"),
+    (lambda: live.decade_ticks(10, 1), ValueError, "^lo must be below hi, got lo=10, hi=1"),
+    (lambda: live.decade_ticks(0, 10), ValueError, "^lo must be a finite positive number, got 0"),
+    (lambda: live.LiveExplorer("a", live.KINDS[0], [live.Slider("a", "a", 1, 2, 1.5)], {"y_max": NAN},
+                               description="x"), ValueError, r"^data\['y_max'\] must be finite"),
+    (lambda: live.LiveExplorer("a", live.KINDS[0], [live.Slider("a", "a", 1, 2, 1.5)], {"w": [1.0, INF]},
+                               description="x"), ValueError, r"^data\['w'\]\[1\] must be finite"),
+    (lambda: live.LiveExplorer("a", live.KINDS[0], [live.Slider("a", "a", 1, 2, 1.5)], {"t": torch.ones(2)},
+                               description="x"), TypeError, r"^data\['t'\] must be JSON"),
+    (lambda: _channel(cov_x=-torch.eye(4, dtype=torch.float64)), ValueError, "^cov_x must be a symmetric positive-definite"),
+    (lambda: _channel(s2=-1.0), ValueError, "^s2 must be a finite positive number"),
+    (lambda: _channel(A=torch.zeros(3, 4, dtype=torch.float64)), ValueError, r"^A must have shape \(2, 4\)"),
+    (lambda: diagnostics.spectrum_explorer(torch.rand(784), {}, s2_range=(0, 10.0)), ValueError,
+     r"^s2_range must lie above 0"),
+    (lambda: diagnostics.spectrum_explorer(torch.rand(784), {}, s2_range=(2.0, 10.0)), ValueError,
+     "^s2_range must contain 1"),
+    (lambda: closed_form_kl.kl_explorer(logvar_range=(-3, INF)), ValueError, r"^logvar_range\[1\] must be a finite"),
+    (lambda: closed_form_kl.kl_explorer(mu_range=(2, -2)), ValueError, "^mu_range must have lo < hi"),
+    (lambda: closed_form_kl.kl_explorer(mu_range=(1, 2, 3)), TypeError, r"^mu_range must be a pair"),
+    (lambda: closed_form_kl.kl_explorer(mu_range=(1, 2)), ValueError, "^mu_range must contain 0"),
+])
+def test_issue_19_bad_calls_raise_clear_errors(call, error, match):
+    with pytest.raises(error, match=match):
+        call()
+
+
+def test_gap_explorer_says_it_needs_two_units():
+    model = linear_gaussian.LinearGaussian.random(3, 5, 1.0, generator=torch.Generator().manual_seed(0))
+    z = torch.zeros(3, dtype=F64)
+    with pytest.raises(ValueError, match="needs J = 2 latent units, got"):
+        bayes_rewrite.gap_explorer(model, torch.zeros(5, dtype=F64), z, z)

@@ -214,7 +214,9 @@ def test_same_seed_and_batch_size_give_identical_estimates(model, images):
 
 @pytest.mark.parametrize("k", [0, -1, 2.5, "10"])
 def test_k_must_be_a_positive_integer(model, images, k):
-    with pytest.raises(ValueError, match="k must be a positive integer"):
+    wrong_type = type(k) is not int
+    with pytest.raises(TypeError if wrong_type else ValueError,
+                       match="k must be an int" if wrong_type else "k must be a positive integer"):
         importance_sampled_log_likelihood(model, images[:2], k)
 
 

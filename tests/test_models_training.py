@@ -213,14 +213,12 @@ def test_other_objectives(images):
 
 def test_fit_rejects_bad_arguments(images):
     model = small_vae()
-    with pytest.raises(ValueError, match="epochs must be a non-negative integer"):
-        T.fit(model, T.vae_objective(), images[:10], epochs=-1, progress=False)
     with pytest.raises(ValueError, match="batch_size must be a positive integer"):
         T.fit(model, T.vae_objective(), images[:10], epochs=1, batch_size=0, progress=False)
     with pytest.raises(TypeError, match="x_train must have a floating-point dtype"):
         T.fit(model, T.vae_objective(), (images[:10] * 255).to(torch.uint8), epochs=1, progress=False)
     with pytest.raises(ValueError, match="x_heldout contains NaN"):
-        T.fit(model, T.vae_objective(), images[:10], epochs=1, x_heldout=torch.full((2, 784), math.nan),
+        T.fit(model, T.vae_objective(), images[:10], epochs=1, batch_size=10, x_heldout=torch.full((2, 784), math.nan),
               progress=False)
 
 
@@ -327,7 +325,12 @@ def test_no_progress_text_on_stderr_unasked(monkeypatch, capsys):
     (dict(seed="zero"), TypeError, "seed must be an int"),
     (dict(history={}), TypeError, "history must be a vae_lib.training.History"),
     (dict(optimizer="adam"), TypeError, "optimizer must be a torch.optim.Optimizer"),
-    (dict(epochs=True), ValueError, "epochs"),
+    (dict(epochs=True), TypeError, "epochs must be an int, got bool"),
+    (dict(epochs=-1), ValueError, "epochs must be a non-negative integer"),
+    (dict(batch_size=2.0), TypeError, "batch_size must be an int, got float"),
+    (dict(on_epoch="print"), TypeError, "on_epoch must be a callable"),
+    (dict(objective=T.Schedule(lambda epoch: "vae")), TypeError, "schedule's objective for epoch 0"),
+    (dict(validate=1), TypeError, "validate must be a bool"),
 ])
 def test_fit_refuses_bad_arguments_before_touching_the_model(images, kwargs, error, match):
     model = small_vae()
@@ -337,3 +340,40 @@ def test_fit_refuses_bad_arguments_before_touching_the_model(images, kwargs, err
     with pytest.raises(error, match=match):
         T.fit(call.pop("model"), call.pop("objective"), call.pop("x_train"), **call)
     assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))
+
+
+def test_fit_warns_when_a_batch_exceeds_the_data(images):
+    """Issue 19: one short batch per epoch is said, not silently run (the default batch of 128 on 8 rows)."""
+    with pytest.warns(UserWarning, match="batch_size=128 exceeds the 8 rows of x_train: each epoch is one batch of 8"):
+        T.fit(small_vae(), T.vae_objective(), images[:8], epochs=1, progress=False)
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        T.fit(small_vae(), T.vae_objective(), images[:8], epochs=1, batch_size=8, progress=False)
+
+
+def test_a_schedule_changes_the_objective_by_epoch_and_on_epoch_sees_each_epoch(images):
+    """fit(Schedule(...)) in one call equals one fit per epoch, each with that epoch's objective, on one
+    batch order (the same generator and optimizer); on_epoch runs after each epoch with the history."""
+    betas = [0.0, 0.5, 1.0]
+    seen = []
+    a = small_vae(seed=4)
+    h = T.fit(a, T.Schedule(lambda epoch: T.vae_objective(beta=betas[epoch])), images[:64], epochs=3,
+              batch_size=16, progress=False, on_epoch=lambda epoch, history: seen.append((epoch, len(history["train/kl"]))))
+    assert seen == [(0, 1), (1, 2), (2, 3)]
+    b = small_vae(seed=4)
+    optimizer = torch.optim.Adam(b.parameters(), lr=1e-3, fused=True)
+    g = torch.Generator().manual_seed(0)
+    for beta in betas:  # the loop by hand: each epoch's objective on the order fit's generator gives
+        order = torch.randperm(64, generator=g)
+        b.train()
+        for start in range(0, 64, 16):
+            loss = T.vae_objective(beta=beta)(b, images[:64][order[start:start + 16]]).loss
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+    for pa, pb in zip(a.parameters(), b.parameters()):
+        torch.testing.assert_close(pa, pb)
+    # and the loss it reports is each epoch's own objective: beta = 0 has loss = reconstruction
+    assert h["train/loss"][0] == pytest.approx(h["train/reconstruction"][0])
+    assert h["train/loss"][2] == pytest.approx(h["train/reconstruction"][2] + h["train/kl"][2])

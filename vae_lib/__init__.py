@@ -35,6 +35,6 @@ def __getattr__(name: str):
 
 __version__ = "0.2.0"
 __all__ = [
-    "AutoEncoder", "ModelConfig", "VAE", "book", "chapters", "data", "evaluation", "models", "objectives",
-    "params", "plotting", "reparameterize", "set_validation", "training", "validation",
+    "AutoEncoder", "ModelConfig", "VAE", "book", "chapters", "checkpoints", "data", "evaluation", "models",
+    "objectives", "params", "plotting", "reparameterize", "runtime", "set_validation", "training", "validation",
 ]

@@ -104,34 +104,76 @@ def check_nonnegative(name: str, t: Tensor) -> None:
 
 
 def check_positive_number(name: str, value: float) -> float:
-    if not isinstance(value, (int, float)) or isinstance(value, bool):
-        raise TypeError(f"{name} must be a number, got {type(value).__name__}")
+    _check_number(name, value)
     if not (value > 0 and value < float("inf")):
         raise ValueError(f"{name} must be a finite positive number, got {value}")
     return float(value)
 
 
+def _check_number(name: str, value: object) -> None:
+    # one rule for every numeric argument: a wrong type is a TypeError, a wrong value a ValueError
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        raise TypeError(f"{name} must be a number, got {type(value).__name__}")
+
+
 def check_nonnegative_number(name: str, value: object) -> float:
-    """A finite real number >= 0 (a weight or a floor); ValueError for anything else, naming the argument."""
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or not (0 <= value < math.inf):
+    """A finite real number >= 0 (a weight or a floor)."""
+    _check_number(name, value)
+    if not (0 <= value < math.inf):  # type: ignore[operator]
         raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
-    return float(value)
+    return float(value)  # type: ignore[arg-type]
 
 
 def check_finite_number(name: str, value: object) -> float:
     """A finite real number (bools and tensors are not numbers here)."""
-    if not isinstance(value, (int, float)) or isinstance(value, bool):
-        raise TypeError(f"{name} must be a number, got {type(value).__name__}")
-    if not math.isfinite(value):
+    _check_number(name, value)
+    if not math.isfinite(value):  # type: ignore[arg-type]
         raise ValueError(f"{name} must be a finite number, got {value}")
     return float(value)
 
 
-def check_positive_int(name: str, value: object) -> int:
-    """A positive int. ValueError for any other value, as the book's other integer arguments."""
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+def check_int(name: str, value: object) -> int:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
     return value
+
+
+def check_positive_int(name: str, value: object) -> int:
+    """An int >= 1."""
+    if check_int(name, value) < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return value  # type: ignore[return-value]
+
+
+def check_nonnegative_int(name: str, value: object) -> int:
+    """An int >= 0 (a count that may be zero)."""
+    if check_int(name, value) < 0:
+        raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
+    return value  # type: ignore[return-value]
+
+
+def check_instance(name: str, value: object, kind: type | tuple[type, ...], what: str, *,
+                   optional: bool = False) -> None:
+    """``value`` is a ``kind`` (or None when ``optional``); ``what`` names the type for the message."""
+    if not (isinstance(value, kind) or (optional and value is None)):
+        raise TypeError(f"{name} must be {what}{' or None' if optional else ''}, got {type(value).__name__}")
+
+
+def check_callable(name: str, value: object, what: str, *, optional: bool = False) -> None:
+    if not (callable(value) or (optional and value is None)):
+        raise TypeError(f"{name} must be {what}{' or None' if optional else ''}, got {type(value).__name__}")
+
+
+def check_range(name: str, value: object, *, positive: bool = False) -> tuple[float, float]:
+    """A pair ``(lo, hi)`` of finite numbers with lo < hi (and lo > 0 when ``positive``: a log scale)."""
+    if not isinstance(value, (tuple, list)) or len(value) != 2:
+        raise TypeError(f"{name} must be a pair (lo, hi), got {value!r}")
+    lo, hi = (check_finite_number(f"{name}[{i}]", v) for i, v in enumerate(value))
+    if not lo < hi:
+        raise ValueError(f"{name} must have lo < hi, got {tuple(value)}")
+    if positive and lo <= 0:
+        raise ValueError(f"{name} must lie above 0 (it is log-spaced), got {tuple(value)}")
+    return lo, hi
 
 
 def check_generator(name: str, generator: object, device: torch.device) -> None:

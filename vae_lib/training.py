@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 from dataclasses import dataclass, field
 from typing import Callable
 
 import torch
 from torch import Tensor, nn
 
-from ._checks import (check_choice, check_nonnegative_number, check_positive_int, check_positive_number, check_tensor,
+from ._checks import (check_callable, check_choice, check_instance, check_int, check_nonnegative_int,
+                      check_nonnegative_number, check_positive_int, check_positive_number, check_tensor,
                       check_unit_interval, check_values, validation)
 from .objectives import LIKELIHOODS, ElboTerms, bernoulli_log_likelihood, negative_elbo, source_eq8_loss
 
@@ -118,6 +120,21 @@ REFERENCE = TrainingConfig(epochs=20, batch_size=128, lr=2e-3)
 # --- The loop ---------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Schedule:
+    """An objective that changes with the epoch: ``fit(model, Schedule(lambda epoch: ...), x, ...)``.
+
+    ``at(epoch)`` returns epoch ``epoch``'s objective (KL annealing ramps a weight this way). Every
+    objective of a schedule must accept the same data: ``fit`` checks the data once, with epoch 0's.
+    """
+
+    at: Callable[[int], Callable]
+
+    def __post_init__(self) -> None:
+        if not callable(self.at):
+            raise TypeError(f"at must be a callable epoch -> objective, got {type(self.at).__name__}")
+
+
 @dataclass
 class History:
     """Per-epoch means of every term: ``history["train/kl"][e]`` is epoch e's mean KL."""
@@ -199,6 +216,56 @@ def evaluate(model: nn.Module, objective: Objective, x: Tensor, batch_size: int 
     return ElboTerms(*(sums.double().cpu() / x.shape[0]).tolist())
 
 
+def _check_fit_arguments(model, objective, x_train, epochs, batch_size, lr, seed, history, optimizer, validate,
+                         on_epoch) -> Callable[[int], Callable]:
+    """Every argument of :func:`fit`, before the model is touched: a bad call leaves it as it was.
+    Returns the objective of each epoch."""
+    check_instance("model", model, nn.Module, "a torch.nn.Module")
+    if not isinstance(objective, Schedule):
+        check_callable("objective", objective, "an Objective, a Schedule or a callable (model, x) -> ElboTerms")
+    check_tensor("x_train", x_train)
+    if x_train.dim() < 1 or x_train.shape[0] < 1:
+        raise ValueError(f"x_train must hold at least one row, got shape {tuple(x_train.shape)}")
+    check_nonnegative_int("epochs", epochs)
+    check_positive_int("batch_size", batch_size)
+    if batch_size > x_train.shape[0] and epochs:
+        # one short batch per epoch is rarely meant: the number of steps would silently differ
+        warnings.warn(f"batch_size={batch_size} exceeds the {x_train.shape[0]} rows of x_train: each epoch is "
+                      f"one batch of {x_train.shape[0]}", stacklevel=3)
+    check_instance("optimizer", optimizer, torch.optim.Optimizer, "a torch.optim.Optimizer", optional=True)
+    if optimizer is None:
+        check_positive_number("lr", lr)  # lr = 0 would train nothing, silently
+    check_int("seed", seed)
+    check_instance("history", history, History, "a vae_lib.training.History", optional=True)
+    check_instance("validate", validate, bool, "a bool")
+    check_callable("on_epoch", on_epoch, "a callable (epoch, history)", optional=True)
+    return objective.at if isinstance(objective, Schedule) else lambda epoch: objective
+
+
+def _objective_of_epoch(objective_at: Callable[[int], Callable], epoch: int) -> Callable:
+    objective = objective_at(epoch)
+    if not callable(objective):
+        raise TypeError(f"objective: the schedule's objective for epoch {epoch} must be a callable "
+                        f"(model, x) -> ElboTerms, got {type(objective).__name__}")
+    return objective
+
+
+def _train_epoch(model: nn.Module, objective: Callable, x_train: Tensor, order: Tensor, batch_size: int,
+                 optimizer: torch.optim.Optimizer, validate: bool) -> dict[str, float]:
+    """One pass over ``x_train`` in ``order``; the per-example means of the terms."""
+    sums: Tensor | int = 0
+    with validation(validate):
+        for start in range(0, len(order), batch_size):
+            xb = x_train[order[start : start + batch_size]]
+            terms = _terms(objective, model, xb)
+            optimizer.zero_grad(set_to_none=True)
+            terms.loss.backward()
+            optimizer.step()
+            # accumulate on the device: no host sync per batch
+            sums = sums + torch.stack(terms).detach() * xb.shape[0]
+    return ElboTerms(*(sums.double().cpu() / len(order)).tolist())._asdict()  # type: ignore[union-attr]
+
+
 def fit(
     model: nn.Module,
     objective: Objective,
@@ -213,6 +280,7 @@ def fit(
     history: History | None = None,
     optimizer: torch.optim.Optimizer | None = None,
     validate: bool = False,
+    on_epoch: Callable[[int, History], None] | None = None,
 ) -> History:
     """Train with Adam on index batches of ``x_train`` (N, D), which is moved to the model's device.
 
@@ -226,64 +294,39 @@ def fit(
     epoch), and Adam is fused. The data are scanned for bad values once, here
     (``objective.check_data``); the batches then run without per-call value scans
     unless ``validate=True``, and an epoch whose mean terms are not finite raises.
-    """
 
-    # every argument is checked before the model is touched, so a bad call leaves it as it was
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    if not callable(objective):
-        raise TypeError(f"objective must be an Objective or a callable (model, x) -> ElboTerms, "
-                        f"got {type(objective).__name__}")
-    check_tensor("x_train", x_train)
-    if x_train.dim() < 1 or x_train.shape[0] < 1:
-        raise ValueError(f"x_train must hold at least one row, got shape {tuple(x_train.shape)}")
-    if not isinstance(epochs, int) or isinstance(epochs, bool) or epochs < 0:
-        raise ValueError(f"epochs must be a non-negative integer, got {epochs!r}")
-    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
-    if optimizer is None:
-        check_positive_number("lr", lr)  # lr = 0 would train nothing, silently
-    elif not isinstance(optimizer, torch.optim.Optimizer):
-        raise TypeError(f"optimizer must be a torch.optim.Optimizer or None, got {type(optimizer).__name__}")
-    if not isinstance(seed, int) or isinstance(seed, bool):
-        raise TypeError(f"seed must be an int, got {type(seed).__name__}")
-    if history is not None and not isinstance(history, History):
-        raise TypeError(f"history must be a vae_lib.training.History or None, got {type(history).__name__}")
-    if not isinstance(validate, bool):
-        raise TypeError(f"validate must be a bool, got {type(validate).__name__}")
+    ``objective`` may be a :class:`Schedule` (one objective per epoch); ``on_epoch(epoch, history)``,
+    when given, runs after each epoch (to record a learned quantity, say). One generator seeded
+    with ``seed`` orders the batches of all epochs.
+    """
+    objective_at = _check_fit_arguments(model, objective, x_train, epochs, batch_size, lr, seed, history,
+                                        optimizer, validate, on_epoch)
+    first = _objective_of_epoch(objective_at, 0)
     device = next(model.parameters()).device
     x_train = x_train.to(device)
-    _check_data(objective, "x_train", x_train)  # once, where the data enter
+    _check_data(first, "x_train", x_train)  # once, where the data enter
     if x_heldout is not None:
         x_heldout = check_tensor("x_heldout", x_heldout).to(device)
-        _check_data(objective, "x_heldout", x_heldout)
+        _check_data(first, "x_heldout", x_heldout)
     history = history if history is not None else History()
     optimizer = optimizer or _default_optimizer(model, lr)
     g = torch.Generator(device=device).manual_seed(seed)
-    n = x_train.shape[0]
     model.train()
     for epoch in _epochs(epochs, _progress_enabled(progress)):
-        order = torch.randperm(n, device=device, generator=g)
-        sums = 0
-        with validation(validate):
-            for start in range(0, n, batch_size):
-                xb = x_train[order[start : start + batch_size]]
-                terms = _terms(objective, model, xb)
-                optimizer.zero_grad(set_to_none=True)
-                terms.loss.backward()
-                optimizer.step()
-                # accumulate on the device: no host sync per batch
-                sums = sums + torch.stack(terms).detach() * xb.shape[0]
-        means = ElboTerms(*(sums.double().cpu() / n).tolist())._asdict()
+        objective = first if epoch == 0 else _objective_of_epoch(objective_at, epoch)
+        order = torch.randperm(x_train.shape[0], device=device, generator=g)
+        means = _train_epoch(model, objective, x_train, order, batch_size, optimizer, validate)
         if not all(math.isfinite(v) for v in means.values()):
             # the batches ran without value scans, so divergence is caught here, once per epoch
             raise ValueError(f"training diverged in epoch {epoch + 1}: mean terms {means}; try a smaller lr")
         history.append("train", means)
         if x_heldout is not None:
             history.append("heldout", evaluate(model, objective, x_heldout)._asdict())
+        if on_epoch is not None:
+            on_epoch(epoch, history)
     model.eval()
     return history
 
 
-__all__ = ["History", "Objective", "REFERENCE", "TrainingConfig", "ae_objective", "evaluate", "fit",
+__all__ = ["History", "Objective", "REFERENCE", "Schedule", "TrainingConfig", "ae_objective", "evaluate", "fit",
            "source_eq8_objective", "vae_objective"]

@@ -24,7 +24,7 @@ import matplotlib
 import torch
 
 from ..runtime import choose_device, seed_everything, set_threads
-from . import live  # the explorers: vae_lib.book.live.LiveExplorer, computed in the page
+from . import live as live  # the explorers: vae_lib.book.live.LiveExplorer, computed in the page
 
 REPOSITORY_URL = "https://github.com/variational-book/vi-book"  # must match _config.yml (a test checks)
 GLUE_PREFIX = "application/papermill.record/"  # myst-nb's prefix for glued values that are not displayed

@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from .._checks import check_finite_number, check_positive_int
+from .._checks import check_finite_number, check_instance, check_positive_int, check_positive_number
 
 SCRIPT = Path(__file__).with_name("explorers.js")
 KINDS = ("kl-gaussians", "reparameterised-cloud", "elbo-gap", "decoder-variance", "latent-plane", "beta-sweep")
@@ -65,6 +65,10 @@ class Slider:
         if not isinstance(self.label, str) or not self.label:
             raise TypeError(f"label must be a non-empty str, got {self.label!r}")
         lo, hi, value = (check_finite_number(n, v) for n, v in (("lo", self.lo), ("hi", self.hi), ("value", self.value)))
+        check_instance("log", self.log, bool, "a bool")
+        for name in ("ticks", "stops"):
+            check_instance(name, getattr(self, name), (tuple, list), "a tuple of numbers")
+        check_instance("tick_labels", self.tick_labels, (tuple, list), "a tuple of str", optional=True)
         if not lo < hi:
             raise ValueError(f"slider {self.key!r}: lo must be below hi, got lo={lo:g}, hi={hi:g}")
         if not lo <= value <= hi:
@@ -104,12 +108,31 @@ class Slider:
 
 def decade_ticks(lo: float, hi: float) -> list[float]:
     """The powers of ten in [lo, hi] (0 < lo < hi): the ticks of a log slider."""
+    lo, hi = check_positive_number("lo", lo), check_positive_number("hi", hi)
+    if not lo < hi:
+        raise ValueError(f"lo must be below hi, got lo={lo:g}, hi={hi:g}")
     return [10.0**e for e in range(math.ceil(math.log10(lo)), math.floor(math.log10(hi)) + 1)]
 
 
 def _json(value) -> str:
     # inside <script>: no "</" can end the element early
     return json.dumps(value, separators=(",", ":"), allow_nan=False).replace("<", "\\u003c")
+
+
+def _check_json(name: str, value: object) -> None:
+    """``value`` is JSON the page can read: NaN, inf and other types are refused, naming where they are."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if not isinstance(k, str):
+                raise TypeError(f"{name} keys must be str, got {k!r}")
+            _check_json(f"{name}[{k!r}]", v)
+    elif isinstance(value, (list, tuple)):
+        for i, v in enumerate(value):
+            _check_json(f"{name}[{i}]", v)
+    elif isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"{name} must be finite (the page reads JSON, which has no NaN or inf), got {value}")
+    elif not (value is None or isinstance(value, (str, int, float))):
+        raise TypeError(f"{name} must be JSON (dict, list, str, number, bool or None), got {type(value).__name__}")
 
 
 @lru_cache(maxsize=1)
@@ -169,9 +192,10 @@ class LiveExplorer:
                 raise TypeError(f"{label} must be a dict, got {type(value).__name__}")
         self.name, self.kind, self.sliders = name, kind, list(sliders)
         self.data, self.learned, self.description = data, learned, description
-        _json(data)  # fails now, naming the value, rather than in the page: NaN and inf are not JSON
+        # fail now, naming the entry, rather than in the page: NaN and inf are not JSON
+        _check_json("data", data)
         if learned is not None:
-            _json(learned)
+            _check_json("learned", learned)
 
     def spec(self) -> dict:
         return {"kind": self.kind, "sliders": [s.spec() for s in self.sliders], "data": self.data,

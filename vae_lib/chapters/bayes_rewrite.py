@@ -115,7 +115,8 @@ def gap_explorer(model: LinearGaussian, x: Tensor, mu: Tensor, logvar: Tensor, w
     check_tensor("mu", mu)
     check_tensor("logvar", logvar)
     if mu.shape != (2,) or logvar.shape != (2,):
-        raise ValueError(f"mu and logvar must have shape (2,), got {tuple(mu.shape)} and {tuple(logvar.shape)}")
+        raise ValueError(f"mu and logvar must have shape (2,): the explorer draws a plane, so it needs J = 2 latent "
+                         f"units, got {tuple(mu.shape)} and {tuple(logvar.shape)}")
     for name, v in (("window", window), ("shift_range", shift_range), ("scale_range", scale_range)):
         if check_finite_number(name, v) <= 0:
             raise ValueError(f"{name} must be > 0, got {v}")

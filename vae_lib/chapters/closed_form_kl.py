@@ -19,7 +19,7 @@ import torch
 from matplotlib.axes import Axes
 from torch import Tensor
 
-from .._checks import check_finite_number, check_tensor
+from .._checks import check_finite_number, check_range, check_tensor
 from ..book.live import LiveExplorer, Slider
 from ..objectives import (LOG_2PI, MCEstimate, kl_diag_gaussian_to_standard_normal,
                           mc_estimate, normal_log_prob)
@@ -85,6 +85,10 @@ def kl_explorer(mu_range: tuple[float, float] = (-2.0, 2.0), logvar_range: tuple
     axis is ``[0, y_max]`` throughout, so heights compare; the default holds the narrowest
     q of the default range (log-variance -3: peak 1.79).
     """
+    mu_range, logvar_range = check_range("mu_range", mu_range), check_range("logvar_range", logvar_range)
+    for name, (lo, hi) in (("mu_range", mu_range), ("logvar_range", logvar_range)):
+        if not lo <= 0.0 <= hi:  # q starts at N(0, 1)
+            raise ValueError(f"{name} must contain 0 (the sliders start at q = N(0, 1)), got {(lo, hi)}")
     for name, v in (("mu_p", mu_p), ("logvar_p", logvar_p), ("y_max", y_max)):
         check_finite_number(name, v)
     if y_max <= 0:

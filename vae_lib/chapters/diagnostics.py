@@ -27,7 +27,7 @@ import math
 import torch
 from torch import Tensor
 
-from .._checks import check_nonnegative_number, check_positive_number, check_same, check_tensor
+from .._checks import check_nonnegative_number, check_positive_number, check_range, check_same, check_tensor
 from ..book.live import LiveExplorer, Slider, decade_ticks
 from ..objectives import LOG_2PI
 from ..models import VAE, reparameterize
@@ -212,7 +212,9 @@ def spectrum_explorer(eigenvalues: Tensor, s2_marks: dict[str, float], n_show: i
         raise ValueError(f"latent_dim must be a positive integer, got {latent_dim!r}")
     if not isinstance(s2_marks, dict):
         raise TypeError(f"s2_marks must be a dict of label -> s^2, got {type(s2_marks).__name__}")
-    lo, hi = s2_range
+    lo, hi = check_range("s2_range", s2_range, positive=True)
+    if not lo <= 1.0 <= hi:
+        raise ValueError(f"s2_range must contain 1 (the slider starts at s^2 = 1), got {tuple(s2_range)}")
     decades = decade_ticks(lo, hi)
     marks = {label: check_positive_number(f"s2_marks[{label!r}]", v) for label, v in s2_marks.items()}
     ticks = sorted([(t, f"{t:g}") for t in decades] + [(v, k) for k, v in marks.items()])

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from .._checks import check_positive_int
+from .._checks import check_positive_int, check_positive_number, check_tensor
 from ..objectives import LOG_2PI
 
 @dataclass(frozen=True)
@@ -31,6 +31,18 @@ class GaussianChannel:
     W: Tensor  # (D, J)
     b: Tensor  # (D,)
     s2: float
+
+    def __post_init__(self) -> None:
+        for name in ("cov_x", "A", "logvar", "W", "b"):
+            check_tensor(name, getattr(self, name))
+        d, j = self.cov_x.shape[-1], self.logvar.shape[-1]
+        shapes = {"cov_x": (d, d), "A": (j, d), "logvar": (j,), "W": (d, j), "b": (d,)}
+        for name, shape in shapes.items():
+            if tuple(getattr(self, name).shape) != shape:
+                raise ValueError(f"{name} must have shape {shape} (D = {d}, J = {j}), got {tuple(getattr(self, name).shape)}")
+        if not torch.allclose(self.cov_x, self.cov_x.T) or torch.linalg.cholesky_ex(self.cov_x).info != 0:
+            raise ValueError("cov_x must be a symmetric positive-definite covariance")
+        check_positive_number("s2", self.s2)
 
     def _cov_z(self) -> Tensor:  # the aggregate posterior q(z) = N(0, A cov_x A^T + V)
         return self.A @ self.cov_x @ self.A.T + torch.diag(self.logvar.exp())

@@ -38,7 +38,7 @@ from ..models import VAE, ModelConfig
 from ..objectives import (LOG_2PI, ElboTerms, kl_diag_gaussian_to_standard_normal, log_likelihood,
                           source_eq8_equivalent_variance, source_eq8_loss)
 from ..runtime import seed_everything
-from ..training import REFERENCE, History, Objective, fit, source_eq8_objective, vae_objective
+from ..training import REFERENCE, History, Objective, Schedule, fit, source_eq8_objective, vae_objective
 from . import diagnostics as dg
 from .eq8_controls import S0
 
@@ -170,7 +170,7 @@ def free_bits_beta_objective(beta: float, floor: float = FREE_BITS) -> Objective
 # --- Training ---------------------------------------------------------------------------------
 
 
-def _reference_fit(model: VAE, objective: Objective, x_train: Tensor, seed: int,
+def _reference_fit(model: VAE, objective: Objective | Schedule, x_train: Tensor, seed: int,
                    epochs: int = REFERENCE.epochs) -> History:
     return fit(model, objective, x_train, epochs=epochs, batch_size=REFERENCE.batch_size, lr=REFERENCE.lr, seed=seed)
 
@@ -204,25 +204,22 @@ def train_free_bits(x_train: Tensor, seed: int, floor: float = FREE_BITS, device
 
 def train_annealed(x_train: Tensor, seed: int, warmup: int = WARMUP_EPOCHS,
                    device: torch.device | str = "cpu", *, beta: float | None = None) -> tuple[VAE, list[float]]:
-    """Eq. (8) with its KL weight ramped by :func:`kl_anneal_weight`: one ``fit`` per epoch, one Adam throughout.
+    """Eq. (8) with its KL weight ramped by :func:`kl_anneal_weight`, in one ``fit`` with a :class:`Schedule`.
 
     With ``beta``, the beta-loss of the ``S0`` decoder instead, its weight ramped to ``beta``.
-    Returns the model and the training KL term of each epoch. Epoch ``e`` draws its batches with
-    seed ``1000 * seed + e``, so the data order changes from epoch to epoch.
+    Returns the model and the training KL term of each epoch.
     """
     if beta is not None:
         beta = check_positive_number("beta", beta)
+
+    def objective(epoch: int) -> Objective:
+        weight = kl_anneal_weight(epoch, warmup)  # eq. kl-annealing
+        return (source_eq8_objective(kl_weight=weight) if beta is None
+                else vae_objective("gaussian", beta=beta * weight, variance=S0**2))
+
     seed_everything(seed)
     model = VAE(ModelConfig()).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=REFERENCE.lr)
-    history = History()
-    for epoch in range(REFERENCE.epochs):
-        weight = kl_anneal_weight(epoch, warmup)  # eq. kl-annealing
-        objective = (source_eq8_objective(kl_weight=weight) if beta is None
-                     else vae_objective("gaussian", beta=beta * weight, variance=S0**2))
-        fit(model, objective, x_train, epochs=1, batch_size=REFERENCE.batch_size, seed=1000 * seed + epoch,
-            optimizer=optimizer, history=history)
-    return model, history["train/kl"]
+    return model, _reference_fit(model, Schedule(objective), x_train, seed)["train/kl"]
 
 
 def train_sigma_vae(x_train: Tensor, seed: int, device: torch.device | str = "cpu") -> tuple[SigmaVAE, list[float]]:
@@ -236,11 +233,9 @@ def train_sigma_vae(x_train: Tensor, seed: int, device: torch.device | str = "cp
     network = [p for n, p in model.named_parameters() if n != "log_s2"]
     optimizer = torch.optim.Adam([{"params": network, "lr": REFERENCE.lr},
                                   {"params": [model.log_s2], "lr": SIGMA_LR}])
-    variances = []
-    for epoch in range(REFERENCE.epochs):
-        fit(model, sigma_vae_objective(), x_train, epochs=1, batch_size=REFERENCE.batch_size,
-            seed=1000 * seed + epoch, optimizer=optimizer)
-        variances.append(model.variance)
+    variances: list[float] = []
+    fit(model, sigma_vae_objective(), x_train, epochs=REFERENCE.epochs, batch_size=REFERENCE.batch_size, seed=seed,
+        optimizer=optimizer, on_epoch=lambda epoch, history: variances.append(model.variance))
     return model, variances
 
 
