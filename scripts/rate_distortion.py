@@ -92,7 +92,7 @@ def main() -> None:
         return
     d = x_train.shape[1]
     eq8_variance = source_eq8_equivalent_variance(d)
-    betas = BETAS + (rd.hidden_beta_s0(d),)
+    betas = BETAS + (dg.hidden_beta(d, rd.S0**2),)
     pick = torch.stack([torch.nonzero(labels == k)[0, 0] for k in range(rd.N_EXPLORER)])
     originals = x_heldout[pick]
     z_prior = torch.randn(rd.N_EXPLORER, vae_lib.ModelConfig().latent_dim, generator=torch.Generator().manual_seed(7))

@@ -48,9 +48,9 @@ def test_diagonal_scale_tril_gives_the_diagonal_kl():
     assert torch.allclose(kl, ref, rtol=0, atol=1e-12)
 
 
-def test_log_mean_exp_of_equal_weights_is_exact_with_zero_error():
+def test_iwae_estimate_of_equal_weights_is_exact_with_zero_error():
     logw = torch.full((10, 3), -2.5, dtype=torch.float64)
-    est = eg.log_mean_exp(logw)
+    est = eg.iwae_estimate(logw)
     assert torch.allclose(est.mean, torch.full((3,), -2.5, dtype=torch.float64)) and bool((est.stderr == 0).all())
 
 
@@ -150,7 +150,7 @@ def test_gap_split_is_the_chapters_measurement_step_by_step():
         fitted = eg.elbo_estimate(model, x, diag.mean, diag.scale_tril, 50, g1).mean
         logw = torch.cat([eg.log_weights(model, x, full.mean, full.scale_tril, n, g2) for n in (500, 200)])
     assert torch.equal(split.elbo_encoder, encoder) and torch.equal(split.elbo_fitted, fitted)
-    assert torch.equal(split.log_px, eg.log_mean_exp(logw).mean)
+    assert torch.equal(split.log_px, eg.iwae_estimate(logw).mean)
     assert torch.allclose(split.approximation + split.amortisation, split.log_px - split.elbo_encoder)
     assert bool((split.amortisation > 0).all())  # the fit improves on the encoder for every image
     with pytest.raises(ValueError, match="k"):
@@ -202,7 +202,7 @@ def test_log_weights_average_to_the_elbo_and_elbo_estimate_agrees():
         est = eg.elbo_estimate(model, x, mu, tril, 20000, torch.Generator().manual_seed(1))
     se = logw.std(0) / math.sqrt(20000)
     assert bool(((logw.mean(0) - est.mean).abs() < 4 * torch.hypot(se, est.stderr)).all())
-    assert bool((eg.log_mean_exp(logw).mean >= logw.mean(0)).all())  # Jensen
+    assert bool((eg.iwae_estimate(logw).mean >= logw.mean(0)).all())  # Jensen
 
 
 @pytest.mark.parametrize("call, match", [
@@ -212,7 +212,7 @@ def test_log_weights_average_to_the_elbo_and_elbo_estimate_agrees():
     (lambda: eg.full_gaussian_kl_to_standard_normal([0.0], torch.eye(1)), "mean"),
     (lambda: eg.diagonal_scale_tril(torch.tensor(1.0)), "logvar"),
     (lambda: eg.scale_tril_from_unconstrained(torch.zeros(2, 3)), "raw"),
-    (lambda: eg.log_mean_exp(torch.zeros(1, 3)), "logw"),
+    (lambda: eg.iwae_estimate(torch.zeros(1, 3)), "logw"),
     (lambda: eg.iwae_objective(0), "k"),
     (lambda: eg.aggregate_log_density(torch.zeros(2, 3), torch.zeros(4, 2), torch.zeros(4, 2)), "J"),
     (lambda: eg.fit_posterior(object(), torch.zeros(1, 6), torch.zeros(1, 1), torch.zeros(1, 1)), "model"),

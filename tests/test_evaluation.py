@@ -8,7 +8,6 @@ import torch
 from torch.distributions import Bernoulli, Normal, kl_divergence
 
 from vae_lib import data as D
-from vae_lib import checkpoints as C
 from vae_lib import runtime as R
 from vae_lib import training as T
 from vae_lib.evaluation import heldout_elbo, importance_sampled_log_likelihood, log_importance_weights

@@ -445,3 +445,35 @@ def test_continuous_bernoulli_normaliser_gradient_is_accurate_near_zero(dtype, r
         exact_grad = 1 / m - 1 / mp.sinh(m)  # d/d eta of log(eta) - log(tanh(eta / 2))
         assert v == pytest.approx(float(exact_value), rel=rel), e
         assert g == pytest.approx(float(exact_grad), rel=rel, abs=1e-30), e
+
+
+def test_kl_units_are_the_one_copy_of_the_closed_form():
+    """Issue 19: one per-unit KL; the summed KL, the diagnostics' split and free bits all read it."""
+    from vae_lib.chapters import diagnostics as dg
+    from vae_lib.chapters import rate_distortion as rd
+
+    g = torch.Generator().manual_seed(0)
+    mu, logvar = torch.randn(6, 4, generator=g, dtype=torch.float64), torch.randn(6, 4, generator=g, dtype=torch.float64)
+    units = O.kl_units(mu, logvar)
+    ref = torch.distributions.kl_divergence(torch.distributions.Normal(mu, (0.5 * logvar).exp()),
+                                            torch.distributions.Normal(0.0, 1.0))
+    torch.testing.assert_close(units, ref)
+    torch.testing.assert_close(units.sum(-1), O.kl_diag_gaussian_to_standard_normal(mu, logvar, reduction="none"))
+    torch.testing.assert_close(dg.kl_per_unit(mu, logvar), units.mean(0))
+    torch.testing.assert_close(rd.free_bits_kl(mu, logvar, 0.0), units.mean(0).sum())
+    with pytest.raises(ValueError, match=r"logvar has shape \(6, 3\) but mu has shape \(6, 4\)"):
+        O.kl_units(mu, logvar[:, :3])
+
+
+def test_the_retired_duplicates_are_gone():
+    """Issue 19: the KL's formula, the log-mean-exp and the hidden beta each exist once."""
+    import re
+    from pathlib import Path
+
+    root = Path(O.__file__).parent
+    sources = {p: p.read_text() for p in root.rglob("*.py")}
+    kl_copies = [p.name for p, s in sources.items() if re.search(r"logvar\.exp\(\) - 1\.0 - logvar", s)]
+    assert kl_copies == ["objectives.py"], kl_copies
+    lme = [p.name for p, s in sources.items() if re.search(r"logsumexp\([^)]*\) - math\.log", s)]
+    assert lme == ["evaluation.py"], lme
+    assert not any("def hidden_beta_s0" in s for s in sources.values())

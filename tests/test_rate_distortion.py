@@ -20,6 +20,7 @@ import torch
 from torch.distributions import MultivariateNormal, Normal, kl_divergence
 
 import vae_lib
+from vae_lib.chapters import diagnostics as dg
 from vae_lib.chapters import rate_distortion as rd
 from vae_lib.chapters.gaussian_channel import GaussianChannel
 from vae_lib.objectives import negative_elbo
@@ -123,7 +124,7 @@ def test_a_decoder_variance_is_a_beta_on_the_s0_plane():
         rhs = negative_elbo(x, logits, mu, logvar, likelihood="gaussian", variance=s02, beta=beta, reduction="none").loss
         const = 0.5 * D * (s2 / s02 * math.log(2 * math.pi * s2) - math.log(2 * math.pi * s02))
         assert torch.allclose(lhs - rhs, torch.full_like(lhs, const), rtol=1e-12, atol=1e-9)
-    assert rd.hidden_beta_s0(D) == pytest.approx(D / (2 * s02))
+    assert dg.hidden_beta(D, rd.S0**2) == pytest.approx(D / (2 * s02))
 
 
 def test_free_bits_matches_a_per_unit_loop_and_stops_the_gradient_below_the_floor():
@@ -228,7 +229,7 @@ def test_committed_results_match_todays_settings_and_have_every_seed():
     for rows in record["remedies"].values():
         assert set(rows) == {"eq8", "annealed", "free_bits"}
     betas = [float(b) for b in record["sweep"]["0"]]
-    assert 1.0 in betas and rd.hidden_beta_s0(D) in betas
+    assert 1.0 in betas and dg.hidden_beta(D, rd.S0**2) in betas
 
 
 def test_committed_checks_have_every_seed_both_splits_and_todays_settings(tmp_path):

@@ -98,6 +98,10 @@ def importance_sampled_log_likelihood(
     for start in range(0, x.shape[0], batch_size):
         logw = log_importance_weights(model, x[start : start + batch_size], k, g, likelihood=likelihood,
                                       variance=variance)
-        # eq. iwae-bound: a stable log-mean-exp over the k samples
-        out.append(torch.logsumexp(logw, dim=0) - math.log(k))
+        out.append(log_mean_exp(logw))  # eq. iwae-bound
     return torch.cat(out)
+
+
+def log_mean_exp(logw: Tensor, dim: int = 0) -> Tensor:
+    """``log (1/k) sum_i exp(logw_i)`` over ``dim`` (k samples), stably: the one copy of it."""
+    return torch.logsumexp(logw, dim=dim) - math.log(logw.shape[dim])

@@ -197,10 +197,23 @@ def kl_diag_gaussian_to_standard_normal(mu: Tensor, logvar: Tensor, reduction: s
     return reduce_batch(kl, reduction) if kl.dim() else kl
 
 
+def kl_units(mu: Tensor, logvar: Tensor) -> Tensor:
+    """The per-unit terms ``kappa_j`` of the closed-form KL to N(0, I), unsummed: (..., J) -> (..., J).
+
+    The one copy of the formula: the KL, free bits, the sigma-VAE loss and the diagnostics all use it.
+    """
+    _check_gaussian("mu", mu, "logvar", logvar)
+    return _kl_units(mu, logvar)
+
+
+def _kl_units(mu: Tensor, logvar: Tensor) -> Tensor:
+    # eq. kl-closed-form: kappa_j = 1/2 (mu_j^2 + sigma_j^2 - 1 - log sigma_j^2)
+    return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar)
+
+
 def _kl_to_standard_normal(mu: Tensor, logvar: Tensor) -> Tensor:
     """The arithmetic of :func:`kl_diag_gaussian_to_standard_normal`, unchecked: (..., J) -> (...)."""
-    # eq. kl-closed-form: 1/2 sum_j (mu_j^2 + sigma_j^2 - 1 - log sigma_j^2)
-    return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).sum(-1)
+    return _kl_units(mu, logvar).sum(-1)  # eq. kl-closed-form
 
 
 def kl_diag_gaussians(

@@ -29,7 +29,7 @@ from torch import Tensor
 
 from .._checks import check_nonnegative_number, check_positive_number, check_range, check_same, check_tensor
 from ..book.live import LiveExplorer, Slider, decade_ticks
-from ..objectives import LOG_2PI
+from ..objectives import LOG_2PI, kl_units
 from ..models import VAE, reparameterize
 
 ACTIVITY_THRESHOLD = 0.01  # Burda et al. (2016): a unit is active when A_u > 10^-2
@@ -104,8 +104,7 @@ def kl_per_unit(mu: Tensor, logvar: Tensor) -> Tensor:
     _check_codes("mu", mu, min_rows=1)
     check_tensor("logvar", logvar)
     check_same(("mu", "logvar"), mu, logvar)
-    # eq. kl-closed-form, one term of the sum over j, then the mean over examples
-    return (0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar)).mean(0)
+    return kl_units(mu, logvar).mean(0)  # eq. kl-closed-form, one term of the sum over j, mean over examples
 
 
 # --- What source Eq. (8) is -----------------------------------------------------------------

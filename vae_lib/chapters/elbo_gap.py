@@ -6,7 +6,7 @@
 * :func:`fit_posterior` optimises such a q for each image separately (batched over images),
   with the decoder fixed, starting from the encoder's output: the ELBO of the best q in a
   family, which splits the gap into an amortisation and an approximation part.
-* :func:`log_weights` and :func:`log_mean_exp` give importance-sampled estimates of log p(x)
+* :func:`log_weights` and :func:`iwae_estimate` give importance-sampled estimates of log p(x)
   with a delta-method standard error; :func:`iwae_objective` trains on the bound L_k.
 * :func:`aggregate_log_density` is the aggregate posterior q(z), a mixture of the encoder's
   Gaussians over the training images.
@@ -26,6 +26,7 @@ from .._checks import check_choice, check_generator, check_positive_int, check_p
 from ..models import VAE, ModelConfig
 from ..objectives import LOG_2PI, ElboTerms, MCEstimate, kl_diag_gaussian_to_standard_normal, log_likelihood
 from ..checkpoints import load_checkpoint
+from ..evaluation import log_mean_exp
 from ..training import History, Objective
 
 FAMILIES = ("diagonal", "full")
@@ -158,7 +159,7 @@ def log_weights(model: VAE, x: Tensor, mean: Tensor, scale_tril: Tensor, k: int,
     return _log_joint_terms(model, x, z, likelihood) - _log_density(z, mean, scale_tril)
 
 
-def log_mean_exp(logw: Tensor) -> MCEstimate:
+def iwae_estimate(logw: Tensor) -> MCEstimate:
     """The importance-sampled estimate ``log (1/k) sum_i w_i`` over the first dimension (k, ...) -> (...).
 
     ``stderr`` is the delta-method standard error ``std(w) / (sqrt(k) mean(w))``; ``variance`` is
@@ -168,7 +169,7 @@ def log_mean_exp(logw: Tensor) -> MCEstimate:
     if logw.dim() < 1 or logw.shape[0] < 2:
         raise ValueError(f"logw must have shape (k, ...) with k >= 2 samples, got {tuple(logw.shape)}")
     k = logw.shape[0]
-    estimate = torch.logsumexp(logw, 0) - math.log(k)  # eq. iwae-bound
+    estimate = log_mean_exp(logw)  # eq. iwae-bound
     ratio = torch.exp(logw - estimate)  # w_i / mean(w): mean 1
     variance = ratio.var(0, unbiased=True)
     return MCEstimate(estimate, variance, (variance / k).sqrt())
@@ -301,7 +302,7 @@ def gap_split(model: VAE, x: Tensor, *, steps: int, lr: float, samples: int, k: 
         g, chunk = gen(2), min(k, 500)  # chunks of 500 draws bound the memory, as in chapter 7
         logw = torch.cat([log_weights(model, x, fits["full"].mean, fits["full"].scale_tril, min(chunk, k - start), g)
                           for start in range(0, k, chunk)])
-    return GapSplit(log_mean_exp(logw).mean, fitted, encoder)
+    return GapSplit(iwae_estimate(logw).mean, fitted, encoder)
 
 
 # --- Training on L_k -----------------------------------------------------------------------
@@ -321,7 +322,7 @@ def iwae_objective(k: int) -> Objective:
         L = torch.diag_embed(torch.exp(0.5 * logvar))
         z = _sample(mu, L, k, None)
         logw = _log_joint_terms(model, x, z, "bernoulli") - _log_density(z, mu, L)
-        bound = (torch.logsumexp(logw, 0) - math.log(k)).mean()  # eq. iwae-bound
+        bound = log_mean_exp(logw).mean()  # eq. iwae-bound
         kl = kl_diag_gaussian_to_standard_normal(mu, logvar, reduction="mean")
         return ElboTerms(-bound, -bound - kl, kl)
 
@@ -341,14 +342,14 @@ def aggregate_log_density(z: Tensor, mu: Tensor, logvar: Tensor, batch_size: int
         raise ValueError(f"z (M, J), mu and logvar (N, J) must share J, got {tuple(z.shape)}, {tuple(mu.shape)}, "
                          f"{tuple(logvar.shape)}")
     check_positive_int("batch_size", batch_size)
-    inv_var, n, j = torch.exp(-logvar), mu.shape[0], mu.shape[1]
+    inv_var, j = torch.exp(-logvar), mu.shape[1]
     const = -0.5 * (j * LOG_2PI + logvar.sum(-1))  # (N,)
     out = []
     for start in range(0, z.shape[0], batch_size):
         zb = z[start:start + batch_size]
         sq = ((zb[:, None, :] - mu[None]) ** 2 * inv_var[None]).sum(-1)  # (M, N)
         # eq. aggregate-posterior
-        out.append(torch.logsumexp(const[None] - 0.5 * sq, dim=1) - math.log(n))
+        out.append(log_mean_exp(const[None] - 0.5 * sq, dim=1))
     return torch.cat(out)
 
 
@@ -367,7 +368,7 @@ __all__ = [
     "iwae_checkpoint",
     "iwae_objective",
     "load_reference_vae",
-    "log_mean_exp",
+    "iwae_estimate",
     "log_weights",
     "scale_tril_from_unconstrained",
 ]

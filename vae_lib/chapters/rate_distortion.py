@@ -35,8 +35,8 @@ from ..book import power_of_ten
 from ..book.live import LiveExplorer, Slider, decade_ticks
 from ..evaluation import heldout_elbo
 from ..models import VAE, ModelConfig
-from ..objectives import (LOG_2PI, ElboTerms, kl_diag_gaussian_to_standard_normal, log_likelihood,
-                          source_eq8_equivalent_variance, source_eq8_loss)
+from ..objectives import (LOG_2PI, ElboTerms, kl_diag_gaussian_to_standard_normal, kl_units, log_likelihood,
+                          source_eq8_loss)
 from ..runtime import seed_everything
 from ..training import REFERENCE, History, Objective, Schedule, fit, source_eq8_objective, vae_objective
 from . import diagnostics as dg
@@ -50,11 +50,6 @@ FREE_BITS = 0.5  # kappa_min: nats per latent unit that the free-bits loss does 
 WARMUP_EPOCHS = 10  # KL annealing: the KL weight ramps from 0 to 1 over these epochs, then stays at 1
 SIGMA_LR = 3e-2  # Adam's learning rate for log s^2 (the network keeps REFERENCE.lr); see train_sigma_vae
 N_EXPLORER = 8  # held-out digits and prior samples per beta in the explorer
-
-
-def hidden_beta_s0(n_pixels: int, s0: float = S0) -> float:
-    """The beta of source Eq. (8) on the plane of a Gaussian decoder with standard deviation ``s0``: ``D / (2 s0^2)``."""
-    return beta_from_variance(source_eq8_equivalent_variance(n_pixels), s0**2)
 
 
 def beta_from_variance(variance: float, reference_variance: float) -> float:
@@ -108,7 +103,7 @@ def sigma_vae_objective() -> Objective:
         sse = (x - torch.sigmoid(logits)).pow(2).sum(-1)
         # eq. sigma-vae-loss: D/2 log(2 pi s^2) + ||x - f(z)||^2 / (2 s^2), per image
         rec = 0.5 * x.shape[-1] * (LOG_2PI + model.log_s2) + sse / (2 * model.log_s2.exp())
-        kl = 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).sum(-1)  # eq. kl-closed-form
+        kl = kl_units(mu, logvar).sum(-1)  # eq. kl-closed-form
         return ElboTerms((rec + kl).mean(), rec.mean(), kl.mean())
 
     return Objective("negative ELBO, Gaussian, learnt s^2", terms)
@@ -137,7 +132,7 @@ def free_bits_kl(mu: Tensor, logvar: Tensor, floor: float = FREE_BITS) -> Tensor
     if mu.dim() != 2:
         raise ValueError(f"mu must have shape (B, J), got {tuple(mu.shape)}")
     check_nonnegative_number("floor", floor)
-    per_unit = (0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar)).mean(0)  # kappa_j averaged over the batch
+    per_unit = kl_units(mu, logvar).mean(0)  # kappa_j averaged over the batch
     return torch.clamp(per_unit, min=floor).sum()  # eq. free-bits
 
 
