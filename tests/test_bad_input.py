@@ -24,6 +24,7 @@ from vae_lib import book, evaluation, plotting, runtime, training
 from vae_lib.chapters import (
     bayes_rewrite,
     closed_form_kl,
+    code_plane,
     diagnostics,
     encoder_gaussian,
     gaussian_channel,
@@ -32,6 +33,7 @@ from vae_lib.chapters import (
     latent,
     linear_gaussian,
 )
+from vae_lib import divergences
 from vae_lib import objectives as O
 from vae_lib import params as P
 from vae_lib.models import VAE, AutoEncoder, ModelConfig, reparameterize
@@ -561,19 +563,19 @@ def test_plane_explorer_checks_its_arguments():
     torch.manual_seed(0)
     ae = AutoEncoder(ModelConfig(784, 8, 3))
     codes = latent.encode_codes(ae, torch.rand(20, 784))
-    plane, labels = latent.principal_plane(codes), torch.arange(20) % 10
+    plane, labels = code_plane.principal_plane(codes), torch.arange(20) % 10
     with pytest.raises(ValueError, match=r"^labels must have shape \(20,\), got list"):
-        latent.plane_explorer("p", ae, plane, codes, labels.tolist())
+        code_plane.plane_explorer("p", ae, plane, codes, labels.tolist())
     with pytest.raises(TypeError, match="^plane must be a CodePlane"):
-        latent.plane_explorer("p", ae, (0, 1), codes, labels)
+        code_plane.plane_explorer("p", ae, (0, 1), codes, labels)
     with pytest.raises(ValueError, match="^max_points must be a positive integer"):
-        latent.plane_explorer("p", ae, plane, codes, labels, max_points=0)
+        code_plane.plane_explorer("p", ae, plane, codes, labels, max_points=0)
     with pytest.raises(ValueError, match="^grid_limit must be > 0"):
-        latent.plane_explorer("p", ae, plane, codes, labels, grid_limit=-1.0)
+        code_plane.plane_explorer("p", ae, plane, codes, labels, grid_limit=-1.0)
     with pytest.raises(ValueError, match="^limit must be a finite number"):
-        latent.plane_explorer("p", ae, plane, codes, labels, limit=NAN)
+        code_plane.plane_explorer("p", ae, plane, codes, labels, limit=NAN)
     with pytest.raises(ValueError, match="^explorer must be a latent-plane explorer"):
-        latent.exported_plane_codes(closed_form_kl.kl_explorer(), torch.zeros(1), torch.zeros(1))
+        code_plane.exported_plane_codes(closed_form_kl.kl_explorer(), torch.zeros(1), torch.zeros(1))
 
 
 def test_latent_checks_batch_sizes_generators_and_flags():
@@ -738,6 +740,9 @@ SPECS = {
                                             likelihood="continuous_bernoulli", variance=1.0),
                                {"model": "model", "x": "images", "k": "size", "generator": "generator",
                                 "likelihood": "likelihood", "variance": "positive"}),
+    "log_mean_exp": (evaluation.log_mean_exp, lambda: dict(logw=torch.randn(3, B)), {"logw": "tensor"}),
+    "kl_units": (O.kl_units, lambda: dict(mu=torch.randn(B, J), logvar=torch.randn(B, J)),
+                 {"mu": "typed", "logvar": "typed"}),
     "importance_sampled_log_likelihood": (
         evaluation.importance_sampled_log_likelihood,
         lambda: dict(model=_model(), x=pixels(), k=2, batch_size=2, seed=0, likelihood="bernoulli", variance=2.0),
@@ -837,7 +842,8 @@ def _public_functions(module) -> set[str]:
 
 
 def test_the_specs_cover_every_public_function():
-    wanted = _public_functions(O) | _public_functions(P) | _public_functions(evaluation) | {"reparameterize"}
+    wanted = (_public_functions(O) | _public_functions(divergences) | _public_functions(P)
+              | _public_functions(evaluation) | {"reparameterize"})
     assert wanted == set(SPECS)
     for name, (f, build, kinds) in SPECS.items():
         assert set(kinds) == set(build()) == set(inspect.signature(f).parameters), name  # every argument

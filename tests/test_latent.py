@@ -19,7 +19,7 @@ from vae_lib.book import live
 from torch.distributions import Bernoulli, Normal, kl_divergence
 
 from vae_lib import AutoEncoder, ModelConfig, VAE, reparameterize
-from vae_lib.chapters import diagrams, latent
+from vae_lib.chapters import code_plane, diagrams, latent
 from vae_lib.chapters import encoder_gaussian as eg
 from vae_lib.objectives import ElboTerms, bernoulli_log_likelihood, kl_logstd_to_standard_normal, source_penalty
 from vae_lib.training import fit
@@ -202,7 +202,7 @@ def test_bernoulli_entropy_rejects_non_probabilities():
 
 def test_principal_plane_matches_numpy_pca(float64):
     z = torch.randn(500, 4) @ torch.diag(torch.tensor([3.0, 2.0, 1.0, 0.5])) + 7.0
-    plane = latent.principal_plane(z)
+    plane = code_plane.principal_plane(z)
     evals, evecs = np.linalg.eigh(np.cov(z.numpy().T))
     order = np.argsort(evals)[::-1]
     for k in range(2):
@@ -218,20 +218,20 @@ def test_plane_explorer_exports_the_plane_and_the_decoder():
     torch.manual_seed(0)
     ae = AutoEncoder(SMALL)
     codes = torch.randn(50, 3)
-    plane = latent.principal_plane(codes)
-    explorer = latent.plane_explorer("p", ae, plane, codes, torch.arange(50) % 10, max_points=20)
+    plane = code_plane.principal_plane(codes)
+    explorer = code_plane.plane_explorer("p", ae, plane, codes, torch.arange(50) % 10, max_points=20)
     a, b = torch.tensor([1.0, -2.0, 0.0]), torch.tensor([-2.0, 0.5, 0.0])
     # the page's code(a, b) is the plane's, to the 6 decimals exported
-    torch.testing.assert_close(latent.exported_plane_codes(explorer, a, b), plane.codes(a, b).double(), atol=1e-5, rtol=0)
+    torch.testing.assert_close(code_plane.exported_plane_codes(explorer, a, b), plane.codes(a, b).double(), atol=1e-5, rtol=0)
     assert len(explorer.learned["cloud"]) == 2 * 20 and len(explorer.learned["centroids"]) == 10
     xy = plane.project(codes)
     c0 = explorer.learned["centroids"][0]
     assert c0[0] == 0 and c0[1:] == pytest.approx(xy[torch.arange(50) % 10 == 0].mean(0).tolist(), abs=1e-3)
-    worst, mean = latent.exported_decoder_error(explorer, ae, n=9)
+    worst, mean = code_plane.exported_decoder_error(explorer, ae, n=9)
     assert worst < live.MAX_PIXEL_ERROR and mean < live.MEAN_PIXEL_ERROR
     assert explorer.data["side"] == 28 and explorer.kind == "latent-plane"
     with pytest.raises(ValueError, match="labels must have shape"):
-        latent.plane_explorer("p", ae, plane, codes, torch.arange(3))
+        code_plane.plane_explorer("p", ae, plane, codes, torch.arange(3))
 
 
 # --- chapter 2: reparameterisation and the sample cloud ----------------------------------------

@@ -102,6 +102,9 @@ def importance_sampled_log_likelihood(
     return torch.cat(out)
 
 
-def log_mean_exp(logw: Tensor, dim: int = 0) -> Tensor:
-    """``log (1/k) sum_i exp(logw_i)`` over ``dim`` (k samples), stably: the one copy of it."""
-    return torch.logsumexp(logw, dim=dim) - math.log(logw.shape[dim])
+def log_mean_exp(logw: Tensor) -> Tensor:
+    """``log (1/k) sum_i exp(logw_i)`` over the first dimension, stably: (k, ...) -> (...). The one copy of it."""
+    check_tensor("logw", logw)
+    if logw.dim() < 1 or logw.shape[0] < 1:
+        raise ValueError(f"logw must have shape (k, ...) with k >= 1 samples, got {tuple(logw.shape)}")
+    return torch.logsumexp(logw, dim=0) - math.log(logw.shape[0])

@@ -16,7 +16,6 @@ Introduced in chapter 7.
 from __future__ import annotations
 
 import importlib.resources
-import math
 from typing import NamedTuple
 
 import torch
@@ -349,7 +348,7 @@ def aggregate_log_density(z: Tensor, mu: Tensor, logvar: Tensor, batch_size: int
         zb = z[start:start + batch_size]
         sq = ((zb[:, None, :] - mu[None]) ** 2 * inv_var[None]).sum(-1)  # (M, N)
         # eq. aggregate-posterior
-        out.append(log_mean_exp(const[None] - 0.5 * sq, dim=1))
+        out.append(log_mean_exp((const[None] - 0.5 * sq).T))  # over the N codes
     return torch.cat(out)
 
 
