@@ -38,6 +38,7 @@ sys.path.insert(0, str(ROOT))
 
 import vae_lib  # noqa: E402
 from vae_lib.chapters import diagnostics as dg  # noqa: E402
+from vae_lib.chapters import beta_sweep as bs  # noqa: E402
 from vae_lib.chapters import rate_distortion as rd  # noqa: E402
 from vae_lib.objectives import source_eq8_equivalent_variance  # noqa: E402
 from provenance import provenance  # noqa: E402  (scripts/ is on sys.path)
@@ -73,8 +74,8 @@ def checks(seeds: list[int], x_train: torch.Tensor, x_heldout: torch.Tensor) -> 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--seeds", default="0,1,2", help="comma-separated training seeds of the remedies and the sigma-VAE")
-    p.add_argument("--out", type=Path, default=rd.COMMITTED)
-    p.add_argument("--images", type=Path, default=rd.IMAGES)
+    p.add_argument("--out", type=Path, default=bs.COMMITTED)
+    p.add_argument("--images", type=Path, default=bs.IMAGES)
     p.add_argument("--checks", action="store_true", help="train the check models instead (see above)")
     args = p.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
@@ -86,16 +87,16 @@ def main() -> None:
         record = {**provenance("python scripts/rate_distortion.py --checks --seeds " + args.seeds),
                   **checks(seeds, x_train, x_heldout), "training": vars(vae_lib.training.REFERENCE)}
         record["seconds"] = round(time.perf_counter() - start)
-        out = rd.CHECKS if args.out == rd.COMMITTED else args.out
+        out = bs.CHECKS if args.out == bs.COMMITTED else args.out
         out.write_text(json.dumps(record, indent=1) + "\n")
         print(f"wrote {out} in {record['seconds']} s")
         return
     d = x_train.shape[1]
     eq8_variance = source_eq8_equivalent_variance(d)
     betas = BETAS + (dg.hidden_beta(d, rd.S0**2),)
-    pick = torch.stack([torch.nonzero(labels == k)[0, 0] for k in range(rd.N_EXPLORER)])
+    pick = torch.stack([torch.nonzero(labels == k)[0, 0] for k in range(bs.N_EXPLORER)])
     originals = x_heldout[pick]
-    z_prior = torch.randn(rd.N_EXPLORER, vae_lib.ModelConfig().latent_dim, generator=torch.Generator().manual_seed(7))
+    z_prior = torch.randn(bs.N_EXPLORER, vae_lib.ModelConfig().latent_dim, generator=torch.Generator().manual_seed(7))
 
     sweep, recons, samples = {}, [], []
     for beta in betas:

@@ -740,7 +740,7 @@ SPECS = {
                                             likelihood="continuous_bernoulli", variance=1.0),
                                {"model": "model", "x": "images", "k": "size", "generator": "generator",
                                 "likelihood": "likelihood", "variance": "positive"}),
-    "log_mean_exp": (evaluation.log_mean_exp, lambda: dict(logw=torch.randn(3, B)), {"logw": "tensor"}),
+    "log_mean_exp": (evaluation.log_mean_exp, lambda: dict(logw=torch.randn(3, B)), {"logw": "values"}),
     "kl_units": (O.kl_units, lambda: dict(mu=torch.randn(B, J), logvar=torch.randn(B, J)),
                  {"mu": "typed", "logvar": "typed"}),
     "importance_sampled_log_likelihood": (

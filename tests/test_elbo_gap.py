@@ -19,13 +19,14 @@ from torch.distributions import MultivariateNormal
 
 import vae_lib
 from vae_lib.chapters import elbo_gap as eg
+from vae_lib.chapters import full_gaussian as fg
 from vae_lib.chapters.linear_gaussian import LinearGaussian
 from vae_lib.objectives import ElboTerms, negative_elbo
 from vae_lib.training import Objective
 
 
 def _random_tril(j: int, batch: int, g: torch.Generator) -> torch.Tensor:
-    return eg.scale_tril_from_unconstrained(0.5 * torch.randn(batch, j, j, generator=g, dtype=torch.float64))
+    return fg.scale_tril_from_unconstrained(0.5 * torch.randn(batch, j, j, generator=g, dtype=torch.float64))
 
 
 def test_full_gaussian_log_density_and_kl_match_multivariate_normal():
@@ -34,16 +35,16 @@ def test_full_gaussian_log_density_and_kl_match_multivariate_normal():
     tril = _random_tril(4, 5, g)
     z = torch.randn(7, 5, 4, generator=g, dtype=torch.float64)
     ref = MultivariateNormal(mean, scale_tril=tril)
-    assert torch.allclose(eg.full_gaussian_log_density(z, mean, tril), ref.log_prob(z), rtol=0, atol=1e-10)
+    assert torch.allclose(fg.full_gaussian_log_density(z, mean, tril), ref.log_prob(z), rtol=0, atol=1e-10)
     prior = MultivariateNormal(torch.zeros(4, dtype=torch.float64), torch.eye(4, dtype=torch.float64))
     kl = torch.distributions.kl_divergence(ref, prior)
-    assert torch.allclose(eg.full_gaussian_kl_to_standard_normal(mean, tril), kl, rtol=0, atol=1e-10)
+    assert torch.allclose(fg.full_gaussian_kl_to_standard_normal(mean, tril), kl, rtol=0, atol=1e-10)
 
 
 def test_diagonal_scale_tril_gives_the_diagonal_kl():
     g = torch.Generator().manual_seed(1)
     mu, logvar = torch.randn(3, 6, generator=g, dtype=torch.float64), torch.randn(3, 6, generator=g, dtype=torch.float64)
-    kl = eg.full_gaussian_kl_to_standard_normal(mu, eg.diagonal_scale_tril(logvar))
+    kl = fg.full_gaussian_kl_to_standard_normal(mu, fg.diagonal_scale_tril(logvar))
     ref = vae_lib.objectives.kl_diag_gaussian_to_standard_normal(mu, logvar, reduction="none")
     assert torch.allclose(kl, ref, rtol=0, atol=1e-12)
 
@@ -59,7 +60,7 @@ def _iw_bound(model: LinearGaussian, x, mean, cov, k: int, reps: int, seed: int)
     g = torch.Generator().manual_seed(seed)
     tril = torch.linalg.cholesky(cov)
     z = mean + (tril @ torch.randn(reps, k, mean.shape[-1], 1, generator=g, dtype=torch.float64)).squeeze(-1)
-    logw = model.log_joint(x, z) - eg.full_gaussian_log_density(z, mean, tril)
+    logw = model.log_joint(x, z) - fg.full_gaussian_log_density(z, mean, tril)
     values = torch.logsumexp(logw, -1) - math.log(k)
     return values.mean().item(), values.std().item() / math.sqrt(reps)
 
@@ -145,7 +146,7 @@ def test_gap_split_is_the_chapters_measurement_step_by_step():
     full = eg.fit_posterior(model, x, mu, logvar, family="full", seed=13, **fit)
     g1, g2 = (torch.Generator().manual_seed(s) for s in (11, 12))
     with torch.no_grad():
-        encoder = eg.elbo_estimate(model, x, mu, eg.diagonal_scale_tril(logvar), 50, g1).mean
+        encoder = eg.elbo_estimate(model, x, mu, fg.diagonal_scale_tril(logvar), 50, g1).mean
         g1.manual_seed(11)
         fitted = eg.elbo_estimate(model, x, diag.mean, diag.scale_tril, 50, g1).mean
         logw = torch.cat([eg.log_weights(model, x, full.mean, full.scale_tril, n, g2) for n in (500, 200)])
@@ -197,7 +198,7 @@ def test_log_weights_average_to_the_elbo_and_elbo_estimate_agrees():
     x = torch.rand(5, 6, generator=torch.Generator().manual_seed(5), dtype=torch.float64)
     with torch.no_grad():
         mu, logvar = model.encode(x)
-        tril = eg.diagonal_scale_tril(logvar)
+        tril = fg.diagonal_scale_tril(logvar)
         logw = eg.log_weights(model, x, mu, tril, 20000, torch.Generator().manual_seed(0))
         est = eg.elbo_estimate(model, x, mu, tril, 20000, torch.Generator().manual_seed(1))
     se = logw.std(0) / math.sqrt(20000)
@@ -206,12 +207,12 @@ def test_log_weights_average_to_the_elbo_and_elbo_estimate_agrees():
 
 
 @pytest.mark.parametrize("call, match", [
-    (lambda: eg.full_gaussian_log_density(torch.zeros(2), torch.zeros(2), torch.eye(3)), "scale_tril"),
-    (lambda: eg.full_gaussian_log_density(torch.zeros(2), torch.zeros(2), torch.ones(2, 2)), "lower triangular"),
-    (lambda: eg.full_gaussian_kl_to_standard_normal(torch.zeros(2), -torch.eye(2)), "positive diagonal"),
-    (lambda: eg.full_gaussian_kl_to_standard_normal([0.0], torch.eye(1)), "mean"),
-    (lambda: eg.diagonal_scale_tril(torch.tensor(1.0)), "logvar"),
-    (lambda: eg.scale_tril_from_unconstrained(torch.zeros(2, 3)), "raw"),
+    (lambda: fg.full_gaussian_log_density(torch.zeros(2), torch.zeros(2), torch.eye(3)), "scale_tril"),
+    (lambda: fg.full_gaussian_log_density(torch.zeros(2), torch.zeros(2), torch.ones(2, 2)), "lower triangular"),
+    (lambda: fg.full_gaussian_kl_to_standard_normal(torch.zeros(2), -torch.eye(2)), "positive diagonal"),
+    (lambda: fg.full_gaussian_kl_to_standard_normal([0.0], torch.eye(1)), "mean"),
+    (lambda: fg.diagonal_scale_tril(torch.tensor(1.0)), "logvar"),
+    (lambda: fg.scale_tril_from_unconstrained(torch.zeros(2, 3)), "raw"),
     (lambda: eg.iwae_estimate(torch.zeros(1, 3)), "logw"),
     (lambda: eg.iwae_objective(0), "k"),
     (lambda: eg.aggregate_log_density(torch.zeros(2, 3), torch.zeros(4, 2), torch.zeros(4, 2)), "J"),

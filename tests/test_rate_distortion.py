@@ -21,6 +21,7 @@ from torch.distributions import MultivariateNormal, Normal, kl_divergence
 
 import vae_lib
 from vae_lib.chapters import diagnostics as dg
+from vae_lib.chapters import beta_sweep as bs
 from vae_lib.chapters import rate_distortion as rd
 from vae_lib.chapters.gaussian_channel import GaussianChannel
 from vae_lib.objectives import negative_elbo
@@ -221,7 +222,7 @@ def test_zero_rate_distortion_is_the_gaussian_nll_around_the_mean():
 
 
 def test_committed_results_match_todays_settings_and_have_every_seed():
-    record = rd.load_committed()
+    record = bs.load_committed()
     assert record["training"] == vars(REFERENCE), "REFERENCE changed: run scripts/rate_distortion.py again"
     assert record["s0"] == rd.S0 and record["free_bits"] == rd.FREE_BITS
     assert record["warmup_epochs"] == rd.WARMUP_EPOCHS and record["sigma_lr"] == rd.SIGMA_LR
@@ -233,7 +234,7 @@ def test_committed_results_match_todays_settings_and_have_every_seed():
 
 
 def test_committed_checks_have_every_seed_both_splits_and_todays_settings(tmp_path):
-    record = rd.load_checks()
+    record = bs.load_checks()
     assert record["training"] == vars(REFERENCE), "REFERENCE changed: run scripts/rate_distortion.py --checks again"
     assert len(record["frontier"]) >= 3 and set(record["frontier"]) == set(record["collapse"])
     assert record["long_epochs"] > REFERENCE.epochs
@@ -243,21 +244,21 @@ def test_committed_checks_have_every_seed_both_splits_and_todays_settings(tmp_pa
     bad = tmp_path / "c.json"
     bad.write_text('{"frontier": []}')
     with pytest.raises(ValueError, match="--checks"):
-        rd.load_checks(bad)
+        bs.load_checks(bad)
 
 
 def test_the_committed_zero_rate_bound_is_that_of_the_embedded_heldout_digits():
     x = vae_lib.data.load_dataset("embedded").heldout.images
-    assert rd.load_committed()["zero_rate_distortion"] == pytest.approx(rd.zero_rate_distortion(x), rel=1e-12)
+    assert bs.load_committed()["zero_rate_distortion"] == pytest.approx(rd.zero_rate_distortion(x), rel=1e-12)
 
 
 def test_explorer_data_is_small_consistent_and_uint8():
-    assert rd.IMAGES.stat().st_size < 200_000
-    data = rd.beta_explorer_data()
+    assert bs.IMAGES.stat().st_size < 200_000
+    data = bs.beta_explorer_data()
     n = len(data.betas)
     assert list(data.betas) == sorted(data.betas) and data.rate.shape == data.distortion.shape == (n,)
-    assert data.originals.shape == (rd.N_EXPLORER, 28, 28) and data.originals.dtype == np.uint8
-    assert data.reconstructions.shape == data.samples.shape == (n, rd.N_EXPLORER, 28, 28)
+    assert data.originals.shape == (bs.N_EXPLORER, 28, 28) and data.originals.dtype == np.uint8
+    assert data.reconstructions.shape == data.samples.shape == (n, bs.N_EXPLORER, 28, 28)
     assert data.reconstructions.dtype == data.samples.dtype == np.uint8
     # the collapsed end: every reconstruction is (nearly) the same image
     assert data.reconstructions[-1].astype(float).std(0).mean() < data.reconstructions[0].astype(float).std(0).mean() / 5
@@ -267,17 +268,17 @@ def test_a_bad_results_file_is_refused_naming_the_script(tmp_path):
     bad = tmp_path / "r.json"
     bad.write_text("{}")
     with pytest.raises(ValueError, match="scripts/rate_distortion.py"):
-        rd.load_committed(bad)
+        bs.load_committed(bad)
     with pytest.raises(ValueError, match="scripts/rate_distortion.py"):
-        rd.beta_explorer_data(images=tmp_path / "missing.npz")
+        bs.beta_explorer_data(images=tmp_path / "missing.npz")
 
 
 def test_beta_explorer_carries_the_committed_sweep_and_its_images():
     import base64
     import zlib
 
-    data = rd.beta_explorer_data()
-    explorer = rd.beta_explorer(data, {1.0: "ELBO"})
+    data = bs.beta_explorer_data()
+    explorer = bs.beta_explorer(data, {1.0: "ELBO"})
     d = explorer.data
     assert d["beta"] == [float(b) for b in data.betas] and d["marks"] == [{"index": d["beta"].index(1.0), "label": "ELBO"}]
     assert d["rate"] == pytest.approx(list(data.rate), abs=1e-4) and d["distortion"] == pytest.approx(list(data.distortion), abs=1e-4)
@@ -294,6 +295,6 @@ def test_beta_explorer_carries_the_committed_sweep_and_its_images():
     labels = dict(zip(slider.ticks, slider.tick_labels))
     assert labels[1.0] == "1" and labels[10000.0] == "10⁴" and labels[max(d["beta"])] == f"{max(d['beta']):g}"
     with pytest.raises(ValueError, match="^marks must map betas of the sweep"):
-        rd.beta_explorer(data, {2.5: "not in the sweep"})
+        bs.beta_explorer(data, {2.5: "not in the sweep"})
     with pytest.raises(TypeError, match="^data must be the ExplorerData"):
-        rd.beta_explorer({"betas": []}, {})
+        bs.beta_explorer({"betas": []}, {})

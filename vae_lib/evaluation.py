@@ -105,6 +105,6 @@ def importance_sampled_log_likelihood(
 def log_mean_exp(logw: Tensor) -> Tensor:
     """``log (1/k) sum_i exp(logw_i)`` over the first dimension, stably: (k, ...) -> (...). The one copy of it."""
     check_tensor("logw", logw)
-    if logw.dim() < 1 or logw.shape[0] < 1:
+    if logw.dim() < 1 or logw.numel() == 0:
         raise ValueError(f"logw must have shape (k, ...) with k >= 1 samples, got {tuple(logw.shape)}")
     return torch.logsumexp(logw, dim=0) - math.log(logw.shape[0])

@@ -2,15 +2,16 @@
 
 1 ``diagrams``, ``latent``, ``code_plane`` (also 2); 2 ``encoder_gaussian``; 3 ``kl_fits``;
 4 ``linear_gaussian``, ``bayes_rewrite``, ``gradients``; 5 ``closed_form_kl``; 6 ``diagnostics``, ``eq8_controls``;
-7 ``elbo_gap``; 8 ``rate_distortion``, ``gaussian_channel``.
+7 ``elbo_gap``, ``full_gaussian``; 8 ``rate_distortion``, ``beta_sweep``, ``gaussian_channel``.
 
 Each loads when first imported (``from vae_lib.chapters import latent``): importing one
 chapter's helpers does not load the other chapters'.
 """
 import importlib
 
-__all__ = ["bayes_rewrite", "closed_form_kl", "code_plane", "diagnostics", "diagrams", "elbo_gap", "encoder_gaussian", "eq8_controls",
-           "gaussian_channel", "gradients", "kl_fits", "latent", "linear_gaussian", "rate_distortion"]
+__all__ = ["bayes_rewrite", "beta_sweep", "closed_form_kl", "code_plane", "diagnostics", "diagrams", "elbo_gap",
+           "encoder_gaussian", "eq8_controls", "full_gaussian", "gaussian_channel", "gradients", "kl_fits", "latent",
+           "linear_gaussian", "rate_distortion"]
 
 
 def __getattr__(name: str):
