@@ -1,5 +1,5 @@
 # The README's two commands: `make book` and `make test`. Both set up .venv themselves.
-.PHONY: book test portability env clean
+.PHONY: book test portability bench data env clean
 
 export VAE_LIB_NO_PROGRESS := 1
 export PYTHONHASHSEED := 0
@@ -26,6 +26,21 @@ test: env
 # Executes every chapter 9 times into _build/portability; about 25 minutes on 2 cores.
 portability: env
 	.venv/bin/python scripts/portability.py
+
+# The speed figures of README's Speed section: the training loop against the DataLoader loop, and
+# the thread policy, old and new, idle and with a busy core. About two minutes on 2 cores.
+bench: env
+	.venv/bin/python benchmarks/bench.py --epochs 0 --defaults
+	.venv/bin/python benchmarks/thread_policy.py
+
+# Regenerate what vae_lib/_data holds that a script trains (vae_lib/_data/README.md says what each is;
+# the embedded MNIST subset is copied, not generated). About ten minutes on 2 cores.
+data: env
+	.venv/bin/python scripts/elbo_gap.py
+	.venv/bin/python scripts/elbo_gap.py --iwae-k 5
+	.venv/bin/python scripts/eq8_controls.py
+	.venv/bin/python scripts/rate_distortion.py
+	.venv/bin/python scripts/rate_distortion.py --checks
 
 clean:
 	rm -rf _build .pytest_cache

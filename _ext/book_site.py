@@ -39,8 +39,8 @@ import importlib.util
 import json
 import os
 import shutil
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 import yaml
 from sphinx.application import Sphinx

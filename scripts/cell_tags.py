@@ -85,8 +85,8 @@ def split(source: str) -> tuple[str, str] | None:
             starts[i] -= 1
     ends = [starts[i + 1] if i + 1 < len(body) else len(lines) for i in range(len(body))]
     head = lines[: starts[0]]
-    compute = head + [l for s, k, a, b in zip(body, keep, starts, ends) if not k for l in lines[a:b]]
-    books = "\n".join(l for s, k, a, b in zip(body, keep, starts, ends) if k for l in lines[a:b]).rstrip()
+    compute = head + [line for s, k, a, b in zip(body, keep, starts, ends) if not k for line in lines[a:b]]
+    books = "\n".join(line for s, k, a, b in zip(body, keep, starts, ends) if k for line in lines[a:b]).rstrip()
     return "\n".join(compute).rstrip(), books
 
 

@@ -15,15 +15,15 @@ import os
 import sys
 from pathlib import Path
 
-
 os.environ.setdefault("VAE_LIB_NO_PROGRESS", "1")
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from provenance import provenance  # noqa: E402  (scripts/ is on sys.path)
+
 import vae_lib  # noqa: E402
 from vae_lib.chapters import eq8_controls as ec  # noqa: E402
-from provenance import provenance  # noqa: E402  (scripts/ is on sys.path)
 
 OUT = ROOT / "vae_lib" / "_data" / "eq8_controls.json"
 

@@ -96,6 +96,7 @@ def nbval_comparator():
     """nbval's own comparison (as ``make test`` runs it: sanitizers and claim tolerances), outside pytest."""
     import nbformat
     import nbval.plugin as nbval
+
     from vae_lib.book import reconcile_claims
 
     patterns = dict(nbval.get_sanitize_patterns((ROOT / "tests" / "nbval_sanitize.cfg").read_text()))
@@ -238,7 +239,7 @@ def main() -> int:
         print(f"| {a} | " + " | ".join(row) + " |")
     for line in details:
         print("  " + line)
-    print(f"\nconditions: " + "; ".join(f"{k} = {' '.join(f'{a}={b}' for a, b in v.items()) or '(none)'}"
+    print("\nconditions: " + "; ".join(f"{k} = {' '.join(f'{a}={b}' for a, b in v.items()) or '(none)'}"
                                        for k, v in CONDITIONS.items() if k in conditions))
     return 1 if bad else 0
 

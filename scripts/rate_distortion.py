@@ -36,12 +36,13 @@ os.environ.setdefault("VAE_LIB_NO_PROGRESS", "1")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from provenance import provenance  # noqa: E402  (scripts/ is on sys.path)
+
 import vae_lib  # noqa: E402
-from vae_lib.chapters import diagnostics as dg  # noqa: E402
 from vae_lib.chapters import beta_sweep as bs  # noqa: E402
+from vae_lib.chapters import diagnostics as dg  # noqa: E402
 from vae_lib.chapters import rate_distortion as rd  # noqa: E402
 from vae_lib.objectives import source_eq8_equivalent_variance  # noqa: E402
-from provenance import provenance  # noqa: E402  (scripts/ is on sys.path)
 
 BETAS = (0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0, 300.0, 1000.0)  # and then Eq. (8)'s hidden beta
 LONG_EPOCHS = 2 * vae_lib.training.REFERENCE.epochs  # is beta = 1 after the reference epochs still improving?

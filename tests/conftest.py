@@ -1,7 +1,6 @@
 """Shared fixtures for the unit tests: one torch thread, a headless plot backend, fresh seeds."""
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 

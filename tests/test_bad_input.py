@@ -20,7 +20,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import bench  # benchmarks/bench.py (tests/conftest.py puts it on the path)
-from vae_lib import book, evaluation, plotting, runtime, training
+
+from vae_lib import book, divergences, evaluation, plotting, runtime, training
+from vae_lib import objectives as O
+from vae_lib import params as P
+from vae_lib.book import live
 from vae_lib.chapters import (
     bayes_rewrite,
     closed_form_kl,
@@ -33,11 +37,7 @@ from vae_lib.chapters import (
     latent,
     linear_gaussian,
 )
-from vae_lib import divergences
-from vae_lib import objectives as O
-from vae_lib import params as P
 from vae_lib.models import VAE, AutoEncoder, ModelConfig, reparameterize
-from vae_lib.book import live
 
 NAN, INF = math.nan, math.inf
 B, D, J = 3, 8, 2

@@ -8,10 +8,10 @@ of ``fit`` computes exactly what the checked public functions compute.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 import math
 import runpy
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -19,8 +19,9 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 import bench  # benchmarks/bench.py (tests/conftest.py puts it on the path)
+
 from vae_lib.data import load_dataset
-from vae_lib.models import AutoEncoder, ModelConfig, VAE
+from vae_lib.models import VAE, AutoEncoder, ModelConfig
 from vae_lib.objectives import negative_elbo
 from vae_lib.training import _default_optimizer, ae_objective, fit, source_eq8_objective, vae_objective
 

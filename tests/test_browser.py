@@ -97,7 +97,7 @@ def _chapters(site: Path) -> list[str]:
     return [p for p in _pages(site) if p.startswith("chapters/")]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _soup(path: Path) -> BeautifulSoup:
     return BeautifulSoup(path.read_text(encoding="utf-8"), "html.parser")
 
@@ -796,6 +796,7 @@ def _slider_points(spec: dict, n: int = 7) -> list[tuple[str, list[float]]]:
 def _python_states(kind: str, data: dict, grid: list[dict]) -> list[dict]:
     """vae_lib's numbers for the page's inputs (``data``, exactly as the page holds it) at each grid point."""
     import torch
+
     from vae_lib.chapters import diagnostics as dg
     from vae_lib.chapters import linear_gaussian as lg
     from vae_lib.objectives import kl_diag_gaussian_to_standard_normal, kl_diag_gaussians
@@ -832,7 +833,8 @@ def _explorers_on(site: Path, server: str, browser):
     for rel in _chapters(site):
         page = browser.new_page()
         errors = []
-        page.on("pageerror", lambda e: errors.append(str(e)))
+        # the page stays open while this generator moves on: bind this page's list, not the loop's last one (B023)
+        page.on("pageerror", lambda e, *, errors=errors: errors.append(str(e)))
         _offline(page, server, [])
         page.goto(server + rel, wait_until="load")
         page.wait_for_function(_EXPLORERS_LOADED, timeout=30_000)
@@ -871,6 +873,7 @@ def test_the_pages_closed_forms_agree_with_vae_lib(site, server, browser):
 def _decoded(learned: dict, a, b):
     """torch's pixel means for plane coordinates a, b (N,), from the plane and the weights the page holds."""
     import torch
+
     from vae_lib.book import live
 
     mean, axes = (torch.tensor(learned[k], dtype=torch.float64) for k in ("mean", "axes"))

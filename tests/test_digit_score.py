@@ -46,8 +46,10 @@ def test_score_formulas_on_a_known_classifier():
     """A classifier whose logits are the first ten pixels: the score follows from its softmax by hand."""
     clf = ds.DigitClassifier(input_dim=10, hidden_dim=10)
     with torch.no_grad():
-        clf.net[0].weight.copy_(torch.eye(10)); clf.net[0].bias.zero_()
-        clf.net[2].weight.copy_(30 * torch.eye(10)); clf.net[2].bias.zero_()
+        clf.net[0].weight.copy_(torch.eye(10))
+        clf.net[0].bias.zero_()
+        clf.net[2].weight.copy_(30 * torch.eye(10))
+        clf.net[2].bias.zero_()
     x = torch.eye(10)[[0, 0, 1, 2]]          # three classes, confident
     s = ds.score_images(clf, x)
     p = torch.tensor([0.5, 0.25, 0.25], dtype=torch.float64)

@@ -485,8 +485,10 @@ def test_kl_is_invariant_under_an_invertible_change_of_variables():
                                       (math.exp, math.log, lambda u: -math.log(u)),
                                       (lambda z: 3 * z - 1, lambda u: (u + 1) / 3, lambda u: -math.log(3))]:
             lo = 0.0 if psi is math.exp else -np.inf
-            def log_p(u): return scipy.stats.norm.logpdf(inverse(u), mu_p, sd_p) + log_jac(u)  # noqa: E306
-            def log_q(u): return scipy.stats.norm.logpdf(inverse(u), mu_q, sd_q) + log_jac(u)  # noqa: E306
+            def log_p(u, inverse=inverse, mu=mu_p, sd=sd_p, log_jac=log_jac):  # noqa: E306  (loop variables bound: B023)
+                return scipy.stats.norm.logpdf(inverse(u), mu, sd) + log_jac(u)
+            def log_q(u, inverse=inverse, mu=mu_q, sd=sd_q, log_jac=log_jac):  # noqa: E306
+                return scipy.stats.norm.logpdf(inverse(u), mu, sd) + log_jac(u)
             after = scipy.integrate.quad(lambda u: math.exp(log_p(u)) * (log_p(u) - log_q(u)), lo, np.inf,
                                          epsabs=1e-13, epsrel=1e-12, limit=400)[0]
             assert abs(after - closed) < 1e-8

@@ -15,10 +15,10 @@ import scipy.spatial.distance as ssd
 import scipy.stats as st
 import torch
 from matplotlib.figure import Figure
-from vae_lib.book import live
 from torch.distributions import Bernoulli, Normal, kl_divergence
 
-from vae_lib import AutoEncoder, ModelConfig, VAE, reparameterize
+from vae_lib import VAE, AutoEncoder, ModelConfig, reparameterize
+from vae_lib.book import live
 from vae_lib.chapters import code_plane, diagrams, latent
 from vae_lib.chapters import encoder_gaussian as eg
 from vae_lib.objectives import ElboTerms, bernoulli_log_likelihood, kl_logstd_to_standard_normal, source_penalty

@@ -83,3 +83,17 @@ def test_one_chapter_helper_loads_alone_and_the_book_on_demand():
 def test_the_benchmark_is_not_installed_with_the_package():
     assert not (PACKAGE / "bench.py").exists()
     assert (PACKAGE.parent / "benchmarks" / "bench.py").is_file()
+
+
+def test_modules_and_functions_stay_small():
+    """Issue 19: no module of vae_lib over 350 lines, no function over 60 (docstring included)."""
+    long_modules, long_functions = [], []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        source = path.read_text()
+        if len(source.splitlines()) > 350:
+            long_modules.append(f"{path.relative_to(PACKAGE)}: {len(source.splitlines())}")
+        for node in ast.walk(ast.parse(source)):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.end_lineno - node.lineno >= 60:
+                long_functions.append(f"{path.relative_to(PACKAGE)}:{node.lineno} {node.name}")
+    assert not long_modules, f"split these by job: {long_modules}"
+    assert not long_functions, f"split these: {long_functions}"

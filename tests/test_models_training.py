@@ -7,9 +7,9 @@ import pytest
 import torch
 
 import vae_lib
+from vae_lib import checkpoints as C
 from vae_lib import data as D
 from vae_lib import objectives as O
-from vae_lib import checkpoints as C
 from vae_lib import runtime as R
 from vae_lib import training as T
 from vae_lib.models import VAE, AutoEncoder, ModelConfig, reparameterize

@@ -17,16 +17,17 @@ import datetime
 import json
 import re
 from collections import Counter
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import NamedTuple
 
 import pytest
 import yaml
 from markdown_it.renderer import RendererHTML
-from notebook_markup import to_myst
 from myst_parser.config.main import MdParserConfig
 from myst_parser.parsers.mdit import create_md_parser
+
+from notebook_markup import to_myst
 
 ROOT = Path(__file__).resolve().parent.parent
 BOOK_URL = "https://variational-book.github.io/vi-book/"
@@ -112,7 +113,7 @@ def _markdown(doc: str) -> str:
     return "\n\n".join(to_myst("".join(c["source"])) for c in cells if c["cell_type"] == "markdown")
 
 
-@lru_cache(maxsize=None)
+@cache
 def parse(doc: str) -> Parsed:
     out = Parsed([], [], [], [])
     _walk(_markdown(doc), out)

@@ -20,8 +20,8 @@ import torch
 from torch.distributions import MultivariateNormal, Normal, kl_divergence
 
 import vae_lib
-from vae_lib.chapters import diagnostics as dg
 from vae_lib.chapters import beta_sweep as bs
+from vae_lib.chapters import diagnostics as dg
 from vae_lib.chapters import rate_distortion as rd
 from vae_lib.chapters.gaussian_channel import GaussianChannel
 from vae_lib.objectives import negative_elbo

@@ -6,15 +6,14 @@ import json
 import os
 import re
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import torch
 from torch import Tensor, nn
 
 from .models import ModelConfig
 from .training import History
-
 
 _CHECKPOINT_KEYS = ("kind", "config", "state_dict", "history", "sha256")
 

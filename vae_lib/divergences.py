@@ -7,13 +7,13 @@ Comments carry the label of the book equation each line implements.
 from __future__ import annotations
 
 import math
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 import torch
 from torch import Tensor
 
 from ._checks import check_reduction, check_same, check_tensor, reduce_batch
-
 
 # --- KL divergence: the definitions -------------------------------------------------
 

@@ -30,7 +30,6 @@ from ._checks import (
     check_unit_interval,
     reduce_batch,
 )
-
 from .divergences import (  # re-exported: the losses are built from them, and chapters name them here
     MCEstimate,
     _check_gaussian,

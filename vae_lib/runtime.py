@@ -11,7 +11,6 @@ import torch
 
 from ._checks import check_choice
 
-
 # --- Reproducibility and hardware -----------------------------------------------------
 
 

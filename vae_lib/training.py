@@ -10,17 +10,27 @@ from __future__ import annotations
 import math
 import os
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import torch
 from torch import Tensor, nn
 
-from ._checks import (check_callable, check_choice, check_instance, check_int, check_nonnegative_int,
-                      check_nonnegative_number, check_positive_int, check_positive_number, check_tensor,
-                      check_unit_interval, check_values, validation)
+from ._checks import (
+    check_callable,
+    check_choice,
+    check_instance,
+    check_int,
+    check_nonnegative_int,
+    check_nonnegative_number,
+    check_positive_int,
+    check_positive_number,
+    check_tensor,
+    check_unit_interval,
+    check_values,
+    validation,
+)
 from .objectives import LIKELIHOODS, ElboTerms, bernoulli_log_likelihood, negative_elbo, source_eq8_loss
-
 
 # --- Objectives: (model, x) -> ElboTerms of batch-mean nats -----------------------------
 

@@ -14,16 +14,14 @@ from __future__ import annotations
 import math
 
 import matplotlib.pyplot as plt
-from matplotlib.colors import BoundaryNorm
 import torch
 from matplotlib.axes import Axes
+from matplotlib.colors import BoundaryNorm
 from torch import Tensor
 
 from .._checks import check_finite_number, check_range, check_tensor
 from ..book.live import LiveExplorer, Slider
-from ..objectives import (LOG_2PI, MCEstimate, kl_diag_gaussian_to_standard_normal,
-                          mc_estimate, normal_log_prob)
-
+from ..objectives import LOG_2PI, MCEstimate, kl_diag_gaussian_to_standard_normal, mc_estimate, normal_log_prob
 
 # --- Densities and the two terms of the closed form ------------------------------------
 

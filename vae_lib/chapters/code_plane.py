@@ -13,11 +13,10 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
+from .._checks import check_finite_number, check_positive_int
 from ..book import live
 from ..book.live import LiveExplorer, Slider
-from .._checks import check_finite_number, check_positive_int
 from .latent import Model, _check_matrix, _check_model, decode_images
-
 
 # --- The principal plane of a cloud of codes -------------------------------------------
 

@@ -29,8 +29,8 @@ from torch import Tensor
 
 from .._checks import check_nonnegative_number, check_positive_number, check_range, check_same, check_tensor
 from ..book.live import LiveExplorer, Slider, decade_ticks
-from ..objectives import LOG_2PI, kl_units
 from ..models import VAE, reparameterize
+from ..objectives import LOG_2PI, kl_units
 
 ACTIVITY_THRESHOLD = 0.01  # Burda et al. (2016): a unit is active when A_u > 10^-2
 

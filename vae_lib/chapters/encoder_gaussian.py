@@ -11,16 +11,16 @@ Introduced in chapter 2 (the variational auto-encoder).
 """
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import matplotlib.pyplot as plt
 import torch
 from matplotlib.figure import Figure
 from torch import Tensor
 
+from .._checks import check_finite_number, check_positive_int, check_tensor
 from ..book import live
 from ..book.live import LiveExplorer, Slider
-from .._checks import check_finite_number, check_positive_int, check_tensor
 from ..objectives import kl_diag_gaussian_to_standard_normal, kl_logstd_to_standard_normal, source_penalty
 
 # --- The reparameterised sample cloud (chapter 2) --------------------------------------

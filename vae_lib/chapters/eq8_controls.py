@@ -29,9 +29,9 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from ..models import VAE, ModelConfig
 from .._checks import check_positive_number, check_tensor
 from ..evaluation import heldout_elbo
+from ..models import VAE, ModelConfig
 from ..objectives import ElboTerms, negative_elbo, source_eq8_equivalent_variance
 from ..runtime import seed_everything
 from ..training import REFERENCE, History, Objective, fit, source_eq8_objective, vae_objective

@@ -9,7 +9,6 @@ from torch import Tensor
 from .._checks import check_tensor
 from ..objectives import LOG_2PI
 
-
 # --- Gaussians given by a Cholesky factor -----------------------------------------------
 
 

@@ -16,6 +16,7 @@ from torch import Tensor
 from .._checks import check_positive_int, check_positive_number, check_tensor
 from ..objectives import LOG_2PI
 
+
 @dataclass(frozen=True)
 class GaussianChannel:
     """Data ``x ~ N(0, cov_x)`` (D,), encoder ``q(z|x) = N(A x, diag exp(logvar))``, decoder ``N(W z + b, s2 I)``.
@@ -92,7 +93,7 @@ class GaussianChannel:
         return 0.5 * (d * (LOG_2PI + 1.0) + torch.logdet(self.cov_x)).item()
 
     @staticmethod
-    def random(data_dim: int = 5, latent_dim: int = 3, generator: torch.Generator | None = None) -> "GaussianChannel":
+    def random(data_dim: int = 5, latent_dim: int = 3, generator: torch.Generator | None = None) -> GaussianChannel:
         """A random channel (float64) with a random positive-definite data covariance."""
         data_dim, latent_dim = check_positive_int("data_dim", data_dim), check_positive_int("latent_dim", latent_dim)
         g = generator or torch.Generator().manual_seed(0)

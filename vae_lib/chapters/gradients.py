@@ -19,7 +19,8 @@ Introduced in chapter 4 (the Bayes-rule rewrite).
 from __future__ import annotations
 
 import math
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 import torch
 from torch import Tensor

@@ -23,8 +23,8 @@ from matplotlib.colors import LogNorm
 from torch import Tensor
 
 from .._checks import check_choice, check_finite_number, check_generator, check_positive_int, check_tensor
-from .closed_form_kl import normal_log_prob
 from ..objectives import kl_quadrature
+from .closed_form_kl import normal_log_prob
 
 DIRECTIONS = ("forward", "reverse")
 # what each direction computes, for labels: p is the target, q the fitted Gaussian

@@ -12,7 +12,8 @@ Introduced in chapter 1 (the auto-encoder), and used again in chapter 2.
 from __future__ import annotations
 
 import copy
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 import torch
 from torch import Tensor, nn

@@ -22,7 +22,6 @@ from torch import Tensor
 from .._checks import check_generator, check_positive_int, check_positive_number, check_tensor
 from ..objectives import LOG_2PI
 
-
 # --- Gaussians with a full covariance ----------------------------------------------------
 
 
@@ -157,7 +156,7 @@ class LinearGaussian:
 
     @classmethod
     def random(cls, latent_dim: int, data_dim: int, noise_variance: float, generator: torch.Generator | None = None,
-               dtype: torch.dtype = torch.float64, device: torch.device | str | None = None) -> "LinearGaussian":
+               dtype: torch.dtype = torch.float64, device: torch.device | str | None = None) -> LinearGaussian:
         """A model with W and b drawn from N(0, 1), entry by entry."""
         for name, v in (("latent_dim", latent_dim), ("data_dim", data_dim)):
             check_positive_int(name, v)
