@@ -1,5 +1,5 @@
 # The README's two commands: `make book` and `make test`. Both set up .venv themselves.
-.PHONY: book test portability bench data env clean
+.PHONY: book lint test portability bench data env clean
 
 export VAE_LIB_NO_PROGRESS := 1
 export PYTHONHASHSEED := 0
@@ -14,10 +14,15 @@ book: env
 	$(BUILD_SITE)
 	@echo "Open _build/html/index.html, or serve it: .venv/bin/python -m http.server -d _build/html 8000"
 
+# ruff and mypy, as configured in pyproject.toml (both pinned in requirements.txt); `make test` runs it first.
+lint: env
+	.venv/bin/ruff check vae_lib scripts tests benchmarks _ext conftest.py
+	.venv/bin/mypy
+
 # Each chapter is executed once: by nbval, which compares it with its stored outputs.
 # The site is then built from those stored outputs (BOOK_EXECUTE=off, see _ext/book_site.py)
 # and checked in headless Chromium, offline (tests/test_browser.py).
-test: env
+test: env lint
 	.venv/bin/python -m pytest --ignore=tests/test_browser.py
 	BOOK_EXECUTE=off $(BUILD_SITE)
 	BOOK_SITE_DIR=_build/html .venv/bin/python -m pytest tests/test_browser.py

@@ -110,26 +110,28 @@ def check_positive_number(name: str, value: float) -> float:
     return float(value)
 
 
-def _check_number(name: str, value: object) -> None:
+def _check_number(name: str, value: object) -> float:
+    """``value`` itself, once known to be an int or a float (typed as a number for the callers)."""
     # one rule for every numeric argument: a wrong type is a TypeError, a wrong value a ValueError
     if not isinstance(value, (int, float)) or isinstance(value, bool):
         raise TypeError(f"{name} must be a number, got {type(value).__name__}")
+    return value
 
 
 def check_nonnegative_number(name: str, value: object) -> float:
     """A finite real number >= 0 (a weight or a floor)."""
-    _check_number(name, value)
-    if not (0 <= value < math.inf):  # type: ignore[operator]
+    number = _check_number(name, value)
+    if not (0 <= number < math.inf):
         raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
-    return float(value)  # type: ignore[arg-type]
+    return float(number)
 
 
 def check_finite_number(name: str, value: object) -> float:
     """A finite real number (bools and tensors are not numbers here)."""
-    _check_number(name, value)
-    if not math.isfinite(value):  # type: ignore[arg-type]
+    number = _check_number(name, value)
+    if not math.isfinite(number):
         raise ValueError(f"{name} must be a finite number, got {value}")
-    return float(value)
+    return float(number)
 
 
 def check_int(name: str, value: object) -> int:

@@ -9,6 +9,7 @@ both real bounds (final-loss chapter).
 from __future__ import annotations
 
 import math
+from typing import cast
 
 import torch
 from torch import Tensor
@@ -48,11 +49,11 @@ def heldout_elbo(model: VAE, x: Tensor, batch_size: int = 1000, seed: int = 0, *
         xb = x[start : start + batch_size]
         logits, mu, logvar = model(xb, generator=g)
         t = negative_elbo(xb, logits, mu, logvar, likelihood=likelihood, variance=variance, reduction="sum")
-        totals += torch.stack([t.loss, t.reconstruction, t.kl]).double().cpu()
+        totals += torch.stack(cast("list[Tensor]", [t.loss, t.reconstruction, t.kl])).double().cpu()  # tensors here
     return ElboTerms(*(totals / x.shape[0]).tolist())
 
 
-def _check_likelihood(likelihood: object, variance: object) -> None:
+def _check_likelihood(likelihood: str, variance: float) -> None:
     check_choice("likelihood", likelihood, LIKELIHOODS)
     check_positive_number("variance", variance)
 

@@ -12,6 +12,7 @@ import os
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import cast
 
 import torch
 from torch import Tensor, nn
@@ -206,7 +207,8 @@ def _default_optimizer(model: nn.Module, lr: float) -> torch.optim.Optimizer:
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, objective: Objective, x: Tensor, batch_size: int = 1000) -> ElboTerms:
+def evaluate(model: nn.Module, objective: Objective | Callable[[nn.Module, Tensor], ElboTerms], x: Tensor,
+             batch_size: int = 1000) -> ElboTerms:
     """Mean of every term over ``x`` (per example), in eval mode, without gradients: ElboTerms of floats."""
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
@@ -217,13 +219,14 @@ def evaluate(model: nn.Module, objective: Objective, x: Tensor, batch_size: int 
     _check_data(objective, "x", x)  # once, where the data enter; not again in every batch
     was_training = model.training
     model.eval()
-    sums = 0
+    sums: Tensor | int = 0
     with validation(False):
         for start in range(0, x.shape[0], batch_size):
             xb = x[start : start + batch_size]
-            sums = sums + torch.stack(_terms(objective, model, xb)).detach() * xb.shape[0]
+            terms = cast("tuple[Tensor, ...]", _terms(objective, model, xb))  # tensors inside a step
+            sums = sums + torch.stack(terms).detach() * xb.shape[0]
     model.train(was_training)
-    return ElboTerms(*(sums.double().cpu() / x.shape[0]).tolist())
+    return ElboTerms(*(cast(Tensor, sums).double().cpu() / x.shape[0]).tolist())  # x holds at least one row
 
 
 def _check_fit_arguments(model, objective, x_train, epochs, batch_size, lr, seed, history, optimizer, validate,
@@ -269,16 +272,16 @@ def _train_epoch(model: nn.Module, objective: Callable, x_train: Tensor, order: 
             xb = x_train[order[start : start + batch_size]]
             terms = _terms(objective, model, xb)
             optimizer.zero_grad(set_to_none=True)
-            terms.loss.backward()
+            cast(Tensor, terms.loss).backward()  # tensors inside a step
             optimizer.step()
             # accumulate on the device: no host sync per batch
-            sums = sums + torch.stack(terms).detach() * xb.shape[0]
-    return ElboTerms(*(sums.double().cpu() / len(order)).tolist())._asdict()  # type: ignore[union-attr]
+            sums = sums + torch.stack(cast("tuple[Tensor, ...]", terms)).detach() * xb.shape[0]
+    return ElboTerms(*(cast(Tensor, sums).double().cpu() / len(order)).tolist())._asdict()  # order is not empty
 
 
 def fit(
     model: nn.Module,
-    objective: Objective,
+    objective: Objective | Schedule | Callable[[nn.Module, Tensor], ElboTerms],
     x_train: Tensor,
     *,
     epochs: int,

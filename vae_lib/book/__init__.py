@@ -19,6 +19,7 @@ import math
 import numbers
 import os
 import sys
+from typing import cast
 
 import matplotlib
 import torch
@@ -102,7 +103,8 @@ def palette_png(png: bytes, colours: int = FIGURE_COLOURS) -> bytes:
     from PIL import Image
 
     image = Image.open(io.BytesIO(png))
-    if image.mode in ("RGBA", "LA") and image.getextrema()[-1][0] < 255:  # keep transparency as it is
+    # keep transparency as it is (in these modes getextrema() gives one (min, max) pair per band)
+    if image.mode in ("RGBA", "LA") and cast("tuple[tuple[int, int], ...]", image.getextrema())[-1][0] < 255:
         return png
     buffer = io.BytesIO()
     image.convert("RGB").quantize(colours, dither=Image.Dither.NONE).save(buffer, format="png", optimize=True)
@@ -151,8 +153,8 @@ def scientific(value, digits: int = 0) -> str:
         raise ValueError(f"value must be finite, got {value!r}")
     if not isinstance(digits, int) or digits < 0:
         raise ValueError(f"digits must be a non-negative int, got {digits!r}")
-    mantissa, exponent = f"{x:.{digits}e}".split("e")
-    exponent = int(exponent)
+    mantissa, exponent_text = f"{x:.{digits}e}".split("e")
+    exponent = int(exponent_text)
     if exponent == 0:
         return mantissa
     return f"{mantissa} \u00d7 {power_of_ten(exponent)}"
@@ -250,7 +252,7 @@ def reconcile_claims(test: list, ref: list) -> tuple[list, list[str]]:
         if c is None or name not in stored:
             out.append(o)
             continue
-        was = _claim_of(stored[name])["value"]
+        was = cast(dict, _claim_of(stored[name]))["value"]  # stored holds only outputs with a claim
         if abs(c["value"] - was) <= c["tol"]:
             out.append(copy.deepcopy(stored[name]))
         else:

@@ -136,9 +136,9 @@ def kl_per_unit_contour(ax: Axes | None = None, **grid_kwargs) -> Axes:
     bounds = [0.0, *levels, math.ceil(max(16.0, float(kl.max())))]  # the top band ends at the map's maximum
     # one colour per band, evenly spread, whatever the (roughly geometric) spacing of the levels
     norm = BoundaryNorm(bounds, ncolors=256)
-    m, lv, kl = m.numpy(), lv.numpy(), kl.numpy()
-    filled = ax.contourf(m, lv, kl, levels=bounds, cmap="viridis_r", norm=norm)
-    lines = ax.contour(m, lv, kl, levels=levels, colors="white", linewidths=0.6)
+    arrays = m.numpy(), lv.numpy(), kl.numpy()
+    filled = ax.contourf(*arrays, levels=bounds, cmap="viridis_r", norm=norm)
+    lines = ax.contour(*arrays, levels=levels, colors="white", linewidths=0.6)
     ax.clabel(lines, fmt="%g", fontsize=7)
     ax.figure.colorbar(filled, ax=ax, label="KL of one unit (nats)", spacing="uniform", ticks=bounds,
                       format="%g")  # every band labelled at both ends, the top one too

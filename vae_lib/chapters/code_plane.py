@@ -8,7 +8,7 @@ Introduced in chapter 1 (the latent explorer), and used again in chapter 2.
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 import torch
 from torch import Tensor
@@ -104,7 +104,7 @@ def exported_decoder_error(explorer: LiveExplorer, model: Model, n: int = 29) ->
     side = torch.linspace(-explorer.data["limit"], explorer.data["limit"], n, dtype=torch.float64)
     a, b = torch.meshgrid(side, side, indexing="ij")
     z = exported_plane_codes(explorer, a.reshape(-1), b.reshape(-1))
-    page = live.exported_forward(explorer.learned["decoder"], z)
+    page = live.exported_forward(cast(dict, explorer.learned)["decoder"], z)  # a latent explorer has weights
     error = (page - decode_images(model, z.to(model.device, torch.float32)).double().cpu()).abs()
     return error.max().item(), error.mean().item()
 

@@ -36,7 +36,7 @@ ACTIVITY_THRESHOLD = 0.01  # Burda et al. (2016): a unit is active when A_u > 10
 
 
 def _check_codes(name: str, t: object, min_rows: int = 2) -> Tensor:
-    check_tensor(name, t)
+    t = check_tensor(name, t)
     if t.dim() != 2 or t.shape[0] < min_rows:
         raise ValueError(f"{name} must have shape (N, J) with N >= {min_rows} examples, got {tuple(t.shape)}")
     return t

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import cast
 
 import torch
 from torch import Tensor, nn
@@ -57,7 +58,7 @@ class DigitClassifier(nn.Module):
 
 
 def _check_images(name: str, images: object, dim: int | None = None) -> Tensor:
-    check_tensor(name, images)  # a float tensor, finite, not empty
+    images = check_tensor(name, images)  # a float tensor, finite, not empty
     if images.dim() != 2 or (dim is not None and images.shape[1] != dim):
         want = f"(N, {dim})" if dim is not None else "(N, D)"
         raise ValueError(f"{name} must have shape {want}, got {tuple(images.shape)}")
@@ -115,7 +116,7 @@ def score_images(classifier: DigitClassifier, images: Tensor, threshold: float =
     entropy of the classes those confident images receive."""
     if not isinstance(classifier, DigitClassifier):
         raise TypeError(f"classifier must be a DigitClassifier, got {type(classifier).__name__}")
-    images = _check_images("images", images, classifier.net[0].in_features)
+    images = _check_images("images", images, cast(nn.Linear, classifier.net[0]).in_features)
     if not (isinstance(threshold, float) and 0 < threshold < 1):
         raise ValueError(f"threshold must be a float strictly between 0 and 1, got {threshold!r}")
     with torch.no_grad():

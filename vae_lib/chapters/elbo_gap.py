@@ -16,7 +16,7 @@ Introduced in chapter 7.
 from __future__ import annotations
 
 import importlib.resources
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 import torch
 from torch import Tensor, nn
@@ -60,7 +60,7 @@ def load_reference_vae(device: torch.device | str = "cpu", *, iwae_k: int | None
 def _check_model_x(model: object, x: object, mean: Tensor) -> Tensor:
     if not isinstance(model, VAE):
         raise TypeError(f"model must be a vae_lib.VAE, got {type(model).__name__}")
-    check_tensor("x", x)
+    x = check_tensor("x", x)
     if x.dim() != 2 or mean.dim() != 2 or x.shape[0] != mean.shape[0]:
         raise ValueError(f"x must be (B, D) and mean (B, J) with the same B, got {tuple(x.shape)} and "
                          f"{tuple(mean.shape)}")
@@ -246,6 +246,7 @@ def iwae_objective(k: int) -> Objective:
     check_positive_int("k", k)
 
     def terms(model: nn.Module, x: Tensor) -> ElboTerms:
+        model = cast(VAE, model)  # the objective of a VAE (an Objective's terms take any module)
         mu, logvar = model.encode(x)
         L = torch.diag_embed(torch.exp(0.5 * logvar))
         z = _sample(mu, L, k, None)

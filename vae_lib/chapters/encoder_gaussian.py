@@ -12,6 +12,7 @@ Introduced in chapter 2 (the variational auto-encoder).
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import matplotlib.pyplot as plt
 import torch
@@ -92,7 +93,8 @@ def penalty_figure(s_min: float = -3.0, s_max: float = 2.0, mu: float = 0.0) -> 
     res = penalty_values_and_gradients(torch.full_like(s, float(mu)), s)
     grid = s[:, 0].numpy()
     fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.4))
-    styles = {"source": dict(color="C3", lw=2.2), "kl_logvar": dict(color="C0"), "kl_logstd": dict(color="C2")}
+    styles: dict[str, dict[str, Any]] = {"source": dict(color="C3", lw=2.2), "kl_logvar": dict(color="C0"),
+                                         "kl_logstd": dict(color="C2")}
     for name, (_, label) in PENALTIES.items():
         left.plot(grid, res[name]["value"].numpy(), label=label, **styles[name])
         right.plot(grid, res[name]["d_s"][:, 0].numpy(), label=label, **styles[name])

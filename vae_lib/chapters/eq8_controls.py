@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import torch
 from torch import Tensor
@@ -113,7 +114,7 @@ def measure(model: VAE, variant: Variant, x_heldout: Tensor, seed: int = 0) -> d
                            generator=torch.Generator(device=model.device).manual_seed(seed))
     return {
         "active_units": dg.active_units(mu),
-        "kl": own.kl,
-        "heldout_elbo": own.elbo,
+        "kl": cast(float, own.kl),  # heldout_elbo's terms are floats
+        "heldout_elbo": cast(float, own.elbo),
         "recon_mse": (recon - x_heldout.to(recon.device)).pow(2).mean().item(),
     }

@@ -13,8 +13,8 @@ from ..objectives import LOG_2PI
 
 
 def _check_pair(mean: object, scale_tril: object) -> tuple[Tensor, Tensor]:
-    check_tensor("mean", mean)
-    check_tensor("scale_tril", scale_tril)
+    mean = check_tensor("mean", mean)
+    scale_tril = check_tensor("scale_tril", scale_tril)
     if mean.dim() < 1:
         raise ValueError("mean must have shape (..., J) with a latent dimension J")
     j = mean.shape[-1]

@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 import matplotlib.pyplot as plt
+import numpy as np
 import torch
 from matplotlib.axes import Axes
 from matplotlib.colors import LogNorm
@@ -201,7 +202,8 @@ def plot_landscape(target: GaussianMixture1D, direction: str, fits: dict[str, Ga
     levels = torch.logspace(math.log10(float(kl.min())) - 0.05, math.log10(float(kl.max())), 25).tolist()
     lines = ax.contour(mus.numpy(), logvars.numpy(), kl.numpy(), levels=levels, cmap="viridis", linewidths=0.8,
                        norm=LogNorm(levels[0], levels[-1]))
-    labelled = lines.levels[::4]  # every fourth level, on the lines and on the colourbar: readable, not crowded
+    # every fourth level, on the lines and on the colourbar: readable, not crowded
+    labelled = cast("np.ndarray", lines.levels)[::4]
     ax.clabel(lines, labelled, fmt="%.1f", fontsize=7)  # one format, one decimal, on the lines and on the bar
     ax.figure.colorbar(lines, ax=ax, ticks=labelled, format="%.1f", label=f"{DIRECTIONS_TEX[direction]} (nats)")
     for i, (label, fit) in enumerate(fits.items()):

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 import torch
 from torch import Tensor, nn
@@ -38,7 +38,7 @@ def _check_model(model: object) -> None:
 
 
 def _check_matrix(name: str, t: object, cols: int | None = None) -> Tensor:
-    check_tensor(name, t)
+    t = check_tensor(name, t)
     if t.dim() != 2 or (cols is not None and t.shape[1] != cols):
         raise ValueError(f"{name} must have shape (N, {cols if cols is not None else 'J'}), got {tuple(t.shape)}")
     return t
@@ -65,9 +65,11 @@ def encode_codes(model: Model, x: Tensor, sample: bool = False, generator: torch
     x = x.to(model.device)
     out = []
     for start in range(0, x.shape[0], batch_size):
-        code = model.encode(x[start : start + batch_size])
         if isinstance(model, VAE):
-            code = reparameterize(*code, generator=generator) if sample else code[0]  # eq. reparameterisation
+            mu, logvar = model.encode(x[start : start + batch_size])
+            code = reparameterize(mu, logvar, generator=generator) if sample else mu  # eq. reparameterisation
+        else:
+            code = model.encode(x[start : start + batch_size])
         out.append(code)
     return torch.cat(out)
 
@@ -192,8 +194,9 @@ def transform_codes(model: Model, matrix: Tensor, shift: Tensor | None = None) -
                              "the prior N(0, I) or leave the diagonal Gaussian family")
     inverse = torch.linalg.inv(a)  # raises on a singular matrix
     new = copy.deepcopy(model)
-    last = new.encoder_head if isinstance(model, VAE) else new.encoder[-1]  # produces the code
-    first = new.decoder[0]  # consumes it
+    # produces the code (new is a copy of model: the same type)
+    last = cast(nn.Linear, new.encoder_head if isinstance(new, VAE) else new.encoder[-1])
+    first = cast(nn.Linear, new.decoder[0])  # consumes it
     with torch.no_grad():
         # eq. ae-code-symmetry: z' = A z + c and d'(z') = d(A^-1 (z' - c))
         out = torch.block_diag(a, a.abs()) if isinstance(model, VAE) else a  # VAE head: [mu; logvar]

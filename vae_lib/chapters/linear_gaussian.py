@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -184,7 +185,7 @@ class LinearGaussian:
         """n draws from the joint: (z (n, J), x (n, D))."""
         check_positive_int("n", n)
         check_generator("generator", generator, self.weight.device)
-        kw = dict(generator=generator, dtype=self.weight.dtype, device=self.weight.device)
+        kw: dict[str, Any] = dict(generator=generator, dtype=self.weight.dtype, device=self.weight.device)
         z = torch.randn(n, self.latent_dim, **kw)
         x = z @ self.weight.T + self.bias + math.sqrt(self.noise_variance) * torch.randn(n, self.data_dim, **kw)
         return z, x

@@ -19,6 +19,7 @@
 from __future__ import annotations
 
 import math
+from typing import cast
 
 import numpy as np
 import torch
@@ -243,8 +244,10 @@ def measure(model: VAE, x_heldout: Tensor, own_variance: float, seed: int = 0) -
     own = heldout_elbo(model, x, seed=seed, likelihood="gaussian", variance=own_variance)
     mu, _ = dg.encode_moments(model, x)
     recon = dg.reconstruct(model, x, sample=True, generator=torch.Generator(device=model.device).manual_seed(seed))
-    return {"rate": plane.kl, "distortion": plane.reconstruction, "active_units": dg.active_units(mu),
-            "own_elbo": own.elbo, "mse": (recon - x).pow(2).mean().item()}
+    # heldout_elbo's terms are floats
+    return {"rate": cast(float, plane.kl), "distortion": cast(float, plane.reconstruction),
+            "active_units": dg.active_units(mu), "own_elbo": cast(float, own.elbo),
+            "mse": (recon - x).pow(2).mean().item()}
 
 
 def zero_rate_distortion(x: Tensor, variance: float = S0**2) -> float:
