@@ -271,8 +271,10 @@ def test_reparameterize_draws_its_noise_on_the_inputs_device(monkeypatch):
     # the value checks (the public function refuses them), so that noise drawn on any device other
     # than mu's would fail to combine with mu ("Tensor on device cpu is not on the expected device meta").
     import vae_lib.models as M
+    import vae_lib.params as P
 
     monkeypatch.setattr(M, "check_tensor", lambda name, t, **kw: t)
+    monkeypatch.setattr(P, "check_tensor", lambda name, t, **kw: t)  # reparameterize converts with params
     mu = torch.zeros(2, 3, dtype=torch.float64, device="meta")
     z = reparameterize(mu, torch.zeros_like(mu))
     assert z.device == mu.device and z.dtype == mu.dtype and z.shape == mu.shape

@@ -97,3 +97,15 @@ def test_modules_and_functions_stay_small():
                 long_functions.append(f"{path.relative_to(PACKAGE)}:{node.lineno} {node.name}")
     assert not long_modules, f"split these by job: {long_modules}"
     assert not long_functions, f"split these: {long_functions}"
+
+
+def test_retired_names_are_gone():
+    """Issue 19: one name per concept. beta is the KL weight everywhere (kl_weight is retired), the
+    reparameterisation and the log-variance-to-std conversion are written once (models, params)."""
+    sources = {p: p.read_text() for p in PACKAGE.rglob("*.py")}
+    chapters = {p: p.read_text() for p in (PACKAGE.parent / "chapters").glob("*.ipynb")}
+    for path, text in {**sources, **chapters}.items():
+        assert not re.search(r"\bkl_weight\b", text), f"{path.name} still says kl_weight: the KL weight is beta"
+        assert not re.search(r"\bhidden_beta_s0\b", text), f"{path.name} still names hidden_beta_s0"
+    inline_std = [p.name for p, s in sources.items() if re.search(r"torch\.exp\(0\.5 \* ", s)]
+    assert inline_std == ["params.py"], f"convert with params.logvar_to_std: {inline_std}"

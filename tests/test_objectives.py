@@ -414,14 +414,14 @@ def test_log_likelihood_names_each_decoder_and_refuses_others():
         O.log_likelihood(x, logits, "poisson")
 
 
-def test_eq8_kl_weight_scales_only_the_kl_term():
+def test_eq8_beta_scales_only_the_kl_term():
     g = torch.Generator().manual_seed(1)
     x, y, mu, logvar = (torch.rand(4, 10, generator=g), torch.rand(4, 10, generator=g),
                         torch.randn(4, 3, generator=g), torch.randn(4, 3, generator=g))
-    one, w = O.source_eq8_loss(x, y, mu, logvar), O.source_eq8_loss(x, y, mu, logvar, kl_weight=0.25)
+    one, w = O.source_eq8_loss(x, y, mu, logvar), O.source_eq8_loss(x, y, mu, logvar, beta=0.25)
     torch.testing.assert_close(w.loss, one.reconstruction + 0.25 * one.kl)
-    with pytest.raises(ValueError, match="kl_weight must be a finite number >= 0"):
-        O.source_eq8_loss(x, y, mu, logvar, kl_weight=-1.0)
+    with pytest.raises(ValueError, match="beta must be a finite number >= 0"):
+        O.source_eq8_loss(x, y, mu, logvar, beta=-1.0)
 
 
 @pytest.mark.parametrize("dtype,rel", [(torch.float32, 2e-5), (torch.float64, 1e-10)])

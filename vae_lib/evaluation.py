@@ -15,7 +15,7 @@ import torch
 from torch import Tensor
 
 from ._checks import check_choice, check_generator, check_positive_int, check_positive_number, check_tensor
-from .models import VAE
+from .models import VAE, reparameterize
 from .objectives import LIKELIHOODS, ElboTerms, log_likelihood, negative_elbo, normal_log_prob
 
 
@@ -67,8 +67,7 @@ def log_importance_weights(model: VAE, x: Tensor, k: int, generator: torch.Gener
     _check_likelihood(likelihood, variance)
     check_generator("generator", generator, model.device)
     mu, logvar = model.encode(x)
-    eps = torch.randn((k, *mu.shape), dtype=mu.dtype, device=mu.device, generator=generator)
-    z = mu + torch.exp(0.5 * logvar) * eps  # eq. reparameterisation, k samples per image
+    z = reparameterize(mu.expand(k, *mu.shape), logvar.expand(k, *logvar.shape), generator)  # k samples per image
     logits = model.decode(z.reshape(-1, mu.shape[-1])).reshape(k, *x.shape)
     log_px_z = log_likelihood(x.expand(k, *x.shape).reshape(-1, x.shape[-1]), logits.reshape(-1, x.shape[-1]),
                               likelihood, variance).reshape(k, -1)

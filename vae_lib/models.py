@@ -12,6 +12,7 @@ import torch
 from torch import Tensor, nn
 
 from ._checks import check_generator, check_positive_int, check_same, check_tensor
+from .params import logvar_to_std
 
 
 @dataclass(frozen=True)
@@ -90,7 +91,7 @@ def reparameterize(mu: Tensor, logvar: Tensor, generator: torch.Generator | None
     check_generator("generator", generator, mu.device)
     eps = torch.randn(mu.shape, dtype=mu.dtype, device=mu.device, generator=generator)
     # eq. reparameterisation
-    return mu + torch.exp(0.5 * logvar) * eps
+    return mu + logvar_to_std(logvar) * eps
 
 
 class VAE(_Base):

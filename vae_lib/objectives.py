@@ -256,13 +256,13 @@ def negative_elbo(
 
 
 def source_eq8_loss(x: Tensor, y: Tensor, mu: Tensor, logvar: Tensor, reduction: str = "mean",
-                    kl_weight: float = 1.0) -> ElboTerms:
+                    beta: float = 1.0) -> ElboTerms:
     """The source's Eq. (8), literally: per-pixel *mean* squared error plus the *summed* KL.
 
     ``L = (1/D) sum_d (x_d - y_d)^2 + 1/2 sum_j (mu_j^2 + sigma_j^2 - 1 - log sigma_j^2)``
     with x, y: (B, D) and mu, logvar: (B, J). It equals the negative ELBO of a
     Gaussian decoder with variance ``D/2`` up to a constant (see the final-loss chapter).
-    ``kl_weight`` multiplies the KL term (1: the source; ``2 s0^2 / D``: the negative
+    ``beta`` multiplies the KL term (1: the source; ``2 s0^2 / D``: the negative
     ELBO of a Gaussian decoder with variance ``s0^2``, scaled by ``2 s0^2 / D``).
     """
     check_tensor("x", x)
@@ -274,11 +274,11 @@ def source_eq8_loss(x: Tensor, y: Tensor, mu: Tensor, logvar: Tensor, reduction:
         raise ValueError(
             f"x must be (B, n) and mu (B, J) with the same B, got {tuple(x.shape)} and {tuple(mu.shape)}"
         )
-    check_nonnegative_number("kl_weight", kl_weight)
+    check_nonnegative_number("beta", beta)
     # eq. source-eq8: mean over pixels, then the closed-form KL summed over latent units
     rec = (x - y).pow(2).mean(-1)
     kl = _kl_to_standard_normal(mu, logvar)
-    return ElboTerms(*(reduce_batch(t, reduction) for t in (rec + kl_weight * kl, rec, kl)))
+    return ElboTerms(*(reduce_batch(t, reduction) for t in (rec + beta * kl, rec, kl)))
 
 
 def source_eq8_equivalent_variance(n_pixels: int) -> float:

@@ -72,15 +72,15 @@ def vae_objective(likelihood: str = "bernoulli", beta: float = 1.0, variance: fl
     return Objective(f"negative ELBO, {likelihood}, beta={beta:g}", terms, unit_interval=likelihood != "gaussian")
 
 
-def source_eq8_objective(kl_weight: float = 1.0) -> Objective:
-    """The source's Eq. (8) taken literally (per-pixel mean MSE + summed KL), its KL term times ``kl_weight``."""
-    check_nonnegative_number("kl_weight", kl_weight)  # now, not at the first batch
+def source_eq8_objective(beta: float = 1.0) -> Objective:
+    """The source's Eq. (8) taken literally (per-pixel mean MSE + summed KL), its KL term times ``beta``."""
+    check_nonnegative_number("beta", beta)  # now, not at the first batch
 
     def terms(model: nn.Module, x: Tensor) -> ElboTerms:
         logits, mu, logvar = model(x)
-        return source_eq8_loss(x, torch.sigmoid(logits), mu, logvar, kl_weight=kl_weight)
+        return source_eq8_loss(x, torch.sigmoid(logits), mu, logvar, beta=beta)
 
-    name = "source Eq. (8)" if kl_weight == 1 else f"source Eq. (8), KL weight {kl_weight:.3g}"
+    name = "source Eq. (8)" if beta == 1 else f"source Eq. (8), beta={beta:.3g}"
     return Objective(name, terms)
 
 

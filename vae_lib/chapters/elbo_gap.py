@@ -248,7 +248,7 @@ def iwae_objective(k: int) -> Objective:
     def terms(model: nn.Module, x: Tensor) -> ElboTerms:
         model = cast(VAE, model)  # the objective of a VAE (an Objective's terms take any module)
         mu, logvar = model.encode(x)
-        L = torch.diag_embed(torch.exp(0.5 * logvar))
+        L = diagonal_scale_tril(logvar)
         z = _sample(mu, L, k, None)
         logw = _log_joint_terms(model, x, z, "bernoulli") - _log_density(z, mu, L)
         bound = log_mean_exp(logw).mean()  # eq. iwae-bound

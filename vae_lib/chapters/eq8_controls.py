@@ -74,7 +74,7 @@ def variants(n_pixels: int, s0: float = S0) -> dict[str, Variant]:
         "gaussian": Variant(f"negative ELBO, Gaussian, summed, s² = {s0**2:g}",
                             vae_objective("gaussian", variance=s0**2), "gaussian", s0**2),
         "eq8": Variant("source Eq. (8)", source_eq8_objective(), "gaussian", eq8_variance),
-        "eq8_reweighted": Variant("Eq. (8), KL × 2s₀²/D", source_eq8_objective(kl_weight=weight), "gaussian", s0**2),
+        "eq8_reweighted": Variant("Eq. (8), KL × 2s₀²/D", source_eq8_objective(beta=weight), "gaussian", s0**2),
         "bernoulli_mean": Variant("Bernoulli, mean over pixels", pixel_mean_bernoulli_objective(),
                                   "continuous_bernoulli", 1.0),
     }

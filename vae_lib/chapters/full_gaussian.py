@@ -8,6 +8,7 @@ from torch import Tensor
 
 from .._checks import check_tensor
 from ..objectives import LOG_2PI
+from ..params import logvar_to_std
 
 # --- Gaussians given by a Cholesky factor -----------------------------------------------
 
@@ -34,7 +35,7 @@ def diagonal_scale_tril(logvar: Tensor) -> Tensor:
     check_tensor("logvar", logvar)
     if logvar.dim() < 1:
         raise ValueError("logvar must have shape (..., J) with a latent dimension J")
-    return torch.diag_embed(torch.exp(0.5 * logvar))
+    return torch.diag_embed(logvar_to_std(logvar))
 
 
 def scale_tril_from_unconstrained(raw: Tensor) -> Tensor:

@@ -203,7 +203,7 @@ def train_annealed(x_train: Tensor, seed: int, warmup: int = WARMUP_EPOCHS,
 
     def objective(epoch: int) -> Objective:
         weight = kl_anneal_weight(epoch, warmup)  # eq. kl-annealing
-        return (source_eq8_objective(kl_weight=weight) if beta is None
+        return (source_eq8_objective(beta=weight) if beta is None
                 else vae_objective("gaussian", beta=beta * weight, variance=S0**2))
 
     seed_everything(seed)
