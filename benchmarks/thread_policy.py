@@ -30,8 +30,7 @@ from vae_lib import runtime  # noqa: E402
 
 def load_average_pick() -> int:
     """The 0.2 policy, kept here to compare with."""
-    cores = runtime._usable_cores()
-    return max(1, min(cores, int(cores - os.getloadavg()[0] + 0.5)))
+    return runtime.cores_left(runtime._usable_cores(), os.getloadavg()[0])
 
 
 def measure(repeats: int) -> dict:

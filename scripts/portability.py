@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import concurrent.futures as cf
 import json
+import math
 import os
 import subprocess
 import sys
@@ -51,6 +52,67 @@ class _ShiftedGenerator(_Generator):
 torch.Generator = _ShiftedGenerator
 torch.manual_seed = lambda seed: _manual_seed(seed + {shift})
 """
+
+
+CLAIMS = ROOT / "vae_lib" / "_data" / "claims"
+
+
+def _sig(x: float, n: int = 4) -> float:
+    return float(f"{x:.{n}g}")
+
+
+def rule(runs: list[float], seed0: list[float], drift: float, digits: int | None) -> tuple[list[float], float]:
+    """The range and tolerance that CONTRIBUTING.md's rule gives a claim measured in ``runs``.
+
+    tol: the largest of three times the drift a condition causes at seed 0, one unit of the last
+    printed digit, and a quarter of the spread across all runs. within: every run, widened on each
+    side by half the spread and at least twice tol, but never wider than the value itself."""
+    lo, hi = min(runs), max(runs)
+    spread = hi - lo
+    unit = 10.0 ** -digits if digits is not None else 0.0
+    if spread == 0 and drift == 0 and all(float(v).is_integer() for v in runs) and digits is None:
+        return [lo, hi], 0.0  # a count, identical in every run: exact
+    tol = _sig(max(3 * drift, unit, spread / 4), 2)
+    widen = max(spread / 2, 2 * tol)
+    size = max(abs(lo), abs(hi))
+    if spread + 2 * widen > size:  # a range wider than the number could never fail
+        widen = max(tol, (size - spread) / 2)
+    step = 10.0 ** (math.floor(math.log10(max(spread + 2 * widen, 1e-12))) - 1)  # two significant digits
+    return [_sig(math.floor((lo - widen) / step) * step, 6), _sig(math.ceil((hi + widen) / step) * step, 6)], tol
+
+
+def write_claims(path: Path, doc: dict) -> None:
+    """One line per claim, so a diff shows which range or measurement changed."""
+    lines = ["{", f' "chapter": {json.dumps(doc["chapter"])},', f' "rule": {json.dumps(doc["rule"])},',
+             f' "measured_with": {json.dumps(doc["measured_with"])},', ' "claims": {']
+    items = list(doc["claims"].items())
+    lines += [f"  {json.dumps(k)}: {json.dumps(v)}" + ("," if i < len(items) - 1 else "") for i, (k, v) in enumerate(items)]
+    path.write_text("\n".join(lines + [" }", "}"]) + "\n")
+
+
+def update_claims(chapter: Path, measured: dict[str, dict], meta: dict[str, dict], with_: dict) -> list[str]:
+    """Write the chapter's file of claims from this run: the spread beside each range. A stored range
+    that still covers every run, with a tolerance at least the drift, is kept; any other is replaced
+    by the rule's. Returns what changed."""
+    path = CLAIMS / f"{chapter.stem}.json"
+    old = json.loads(path.read_text())["claims"] if path.exists() else {}
+    claims, changes = {}, []
+    for name, m in measured.items():
+        stored = old.get(name)
+        lo, hi = m["runs"]
+        if stored and stored["within"][0] <= lo and hi <= stored["within"][1] and stored["tol"] >= m["drift"]:
+            within, tol = stored["within"], stored["tol"]
+        else:
+            within, tol = rule(m["values"], m["seed0_values"], m["drift"], meta[name].get("digits"))
+            changes.append(f"{chapter.stem}/{name}: {stored and (stored['within'], stored['tol'])} -> {(within, tol)}")
+        claims[name] = {"within": within, "tol": tol,
+                        "measured": {"seed0": [_sig(v, 6) for v in m["seed0"]], "drift": _sig(m["drift"], 2),
+                                     "runs": [_sig(lo, 6), _sig(hi, 6)]}}
+    changes += [f"{chapter.stem}/{name}: removed (no cell claims it)" for name in old if name not in claims]
+    CLAIMS.mkdir(exist_ok=True)
+    write_claims(path, {"chapter": chapter.stem, "rule": "CONTRIBUTING.md, 'Exact results and claims'",
+                        "measured_with": with_, "claims": claims})
+    return changes
 
 
 def execute_one(chapter: Path, condition: str, seed: int, out: Path) -> tuple[str, float, str]:
@@ -142,6 +204,9 @@ def main() -> int:
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--out", type=Path, default=ROOT / "_build" / "portability")
     parser.add_argument("--reuse", action="store_true", help="do not execute; read what --out already holds")
+    parser.add_argument("--write-claims", action="store_true",
+                        help="write each chapter's vae_lib/_data/claims/<chapter>.json from this run (every seed and "
+                             "condition must have run)")
     args = parser.parse_args()
     chapters = args.chapters or sorted((ROOT / "chapters").glob("*.ipynb"))
     seeds = [int(s) for s in args.seeds.split(",")]
@@ -177,9 +242,14 @@ def main() -> int:
     print("| chapter | claim | stored range | tol | seed 0, conditions: min – max | max drift | all runs: min – max |"
           " verdict |")
     print("|---|---|---|---|---|---|---|---|")
+    claim_changes: list[str] = []
+    torch_release, cpu = subprocess.run(
+        [sys.executable, "-c", "import torch; print(torch.__version__, torch.backends.cpu.get_cpu_capability())"],
+        capture_output=True, text=True).stdout.split()
     for ch in chapters:
         values: dict[str, dict[tuple[str, int], float]] = {}
         meta: dict[str, dict] = {}
+        measured: dict[str, dict] = {}
         for cond in conditions:
             for seed in seeds:
                 path = args.out / f"{cond}-s{seed}" / ch.name
@@ -191,15 +261,27 @@ def main() -> int:
             zero = [v for (cond, seed), v in by_run.items() if seed == 0]
             ref = by_run.get((conditions[0], 0), zero[0])
             drift = max(abs(v - ref) for v in zero)
-            lo, hi = c["within"]
+            lo, hi = c["within"] or (math.inf, -math.inf)  # a claim without a range yet fails here
             every = list(by_run.values())
-            ok = drift <= c["tol"] and all(lo <= v <= hi for v in every) and len(every) == len(conditions) * len(seeds)
+            ok = drift <= (c["tol"] or 0) and all(lo <= v <= hi for v in every) and len(every) == len(conditions) * len(seeds)
             bad += not ok
             spread[f"{ch.stem}/{name}"] = {"stored": c, "runs": {f"{cond}-s{seed}": v for (cond, seed), v in by_run.items()}}
-            print(f"| {ch.stem[:2]} | `{name}` | [{lo:g}, {hi:g}] | {c['tol']:g} | {min(zero):.4g} – {max(zero):.4g} |"
-                  f" {drift:.2g} | {min(every):.4g} – {max(every):.4g} | {'ok' if ok else 'FAILS'} |")
+            measured[name] = {"seed0": [min(zero), max(zero)], "drift": drift, "runs": [min(every), max(every)],
+                              "values": every, "seed0_values": zero, "complete": len(every) == len(conditions) * len(seeds)}
+            print(f"| {ch.stem[:2]} | `{name}` | {c['within'] and f'[{lo:g}, {hi:g}]'} | {c['tol']} |"
+                  f" {min(zero):.4g} – {max(zero):.4g} | {drift:.2g} | {min(every):.4g} – {max(every):.4g} |"
+                  f" {'ok' if ok else 'FAILS'} |")
+        if args.write_claims and measured:
+            if not all(m["complete"] for m in measured.values()):
+                print(f"  {ch.stem}: not every seed and condition ran; its file of claims is left as it is")
+            else:
+                with_ = {"command": "scripts/portability.py --write-claims --seeds " + args.seeds + " --conditions "
+                         + args.conditions, "torch": torch_release, "cpu": cpu, "date": time.strftime("%Y-%m")}
+                claim_changes += update_claims(ch, measured, meta, with_)
 
     (args.out / "claims.json").write_text(json.dumps(spread, indent=1))
+    for line in claim_changes:
+        print(f"  written: {line}")
 
     # --- qualitative statements (vae_lib.book.holds) and claims that failed in some run ---------------------
     print("\n## Statements or claims that failed in some run\n")

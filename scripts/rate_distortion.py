@@ -52,8 +52,8 @@ REMEDY_BETA = 500.0  # the smallest of COLLAPSE_BETAS at which plain training lo
 
 def checks(seeds: list[int], x_train: torch.Tensor, x_heldout: torch.Tensor) -> dict:
     """The models behind chapter 8's frontier and collapse checks, each measured on both splits."""
-    both = lambda m, v: {"heldout": rd.measure(m, x_heldout, own_variance=v),  # noqa: E731
-                         "train": rd.measure(m, x_train, own_variance=v)}
+    both = lambda m, v: {"heldout": rd.measure(m, x_heldout, variance=v),  # noqa: E731
+                         "train": rd.measure(m, x_train, variance=v)}
     frontier, collapse, remedies = {}, {}, {}
     for seed in seeds:
         sigma, _ = rd.train_sigma_vae(x_train, seed)
@@ -62,10 +62,10 @@ def checks(seeds: list[int], x_train: torch.Tensor, x_heldout: torch.Tensor) -> 
             "beta1_long": both(rd.train_beta(1.0, x_train, seed, epochs=LONG_EPOCHS), rd.S0**2),
             "sigma": both(sigma, sigma.variance)}
         collapse[str(seed)] = {repr(b): {k: v for k, v in rd.measure(rd.train_beta(b, x_train, seed), x_heldout,
-                                                                      own_variance=rd.S0**2).items()
+                                                                      variance=rd.S0**2).items()
                                          if k in ("rate", "active_units")} for b in COLLAPSE_BETAS}
         annealed, _ = rd.train_annealed(x_train, seed, beta=REMEDY_BETA)
-        remedies[str(seed)] = {name: rd.measure(m, x_heldout, own_variance=rd.S0**2) for name, m in
+        remedies[str(seed)] = {name: rd.measure(m, x_heldout, variance=rd.S0**2) for name, m in
                                {"annealed": annealed, "free_bits": rd.train_free_bits(x_train, seed, beta=REMEDY_BETA)}.items()}
         print(seed, frontier[str(seed)], collapse[str(seed)], remedies[str(seed)], flush=True)
     return {"long_epochs": LONG_EPOCHS, "frontier": frontier, "collapse": collapse,
@@ -102,7 +102,7 @@ def main() -> None:
     sweep, recons, samples = {}, [], []
     for beta in betas:
         model = rd.train_beta(beta, x_train, seed=0)
-        sweep[repr(beta)] = rd.measure(model, x_heldout, own_variance=rd.S0**2)
+        sweep[repr(beta)] = rd.measure(model, x_heldout, variance=rd.S0**2)
         r, s = rd.explorer_images(model, originals, z_prior)
         recons.append(r)
         samples.append(s)
@@ -112,13 +112,13 @@ def main() -> None:
     for seed in seeds:
         found = {"eq8": rd.train_eq8(x_train, seed), "free_bits": rd.train_free_bits(x_train, seed)}
         found["annealed"], curves[str(seed)] = rd.train_annealed(x_train, seed)
-        remedies[str(seed)] = {k: rd.measure(m, x_heldout, own_variance=eq8_variance) for k, m in found.items()}
+        remedies[str(seed)] = {k: rd.measure(m, x_heldout, variance=eq8_variance) for k, m in found.items()}
         print(seed, remedies[str(seed)], flush=True)
 
     sigma = {}
     for seed in seeds:
         model, variances = rd.train_sigma_vae(x_train, seed)
-        row = rd.measure(model, x_heldout, own_variance=model.variance)
+        row = rd.measure(model, x_heldout, variance=model.variance)
         train_recon = dg.reconstruct(model, x_train, sample=True, generator=torch.Generator().manual_seed(seed))
         row.update(variance=model.variance, variances=variances,
                    optimal_variance=rd.optimal_variance(x_train, train_recon))  # eq. optimal-variance

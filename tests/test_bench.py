@@ -251,6 +251,21 @@ def test_thread_policy_uses_the_free_cores(cores, busy, expected, source, monkey
         set_threads()
 
 
+@pytest.mark.parametrize("cores, load, expected", [(2, 0.1, 2), (2, 0.7, 1), (2, 3.0, 1), (4, 1.0, 3), (4, 1.5, 3),
+                                                  (64, 0.0, 64)])  # no cap of 8 here: that is set_threads'
+def test_the_benchmarks_load_average_pick_rounds_as_the_policy_does(cores, load, expected, monkeypatch):
+    """benchmarks/thread_policy.py's 0.2 policy keeps no rounding rule of its own: it is runtime.cores_left's."""
+    import thread_policy  # benchmarks/thread_policy.py (tests/conftest.py puts benchmarks/ on the path)
+
+    from vae_lib import runtime
+
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: set(range(cores)), raising=False)
+    monkeypatch.setattr("os.getloadavg", lambda: (load, load, load))
+    assert thread_policy.load_average_pick() == expected == runtime.cores_left(cores, load)
+    monkeypatch.setattr(runtime, "cores_left", lambda cores, busy: -7)  # the benchmark calls the one in runtime
+    assert thread_policy.load_average_pick() == -7
+
+
 def test_the_sampled_load_sees_another_process_at_once_and_not_this_one():
     """Issue 19: the load average lags (it still counted the benchmark's previous run); the sample does not."""
     import subprocess

@@ -310,8 +310,8 @@ def _typeset(page) -> None:
         page.evaluate("() => MathJax.startup.promise.then(() => true)")
 
 
-# an explorer that loads something (a decoder to inflate) is ready once dataset.loaded is set
-_EXPLORERS_LOADED = """() => Array.from(document.querySelectorAll('div.vae-explorer')).every(r => r.dataset.loaded || r.dataset.error)"""
+# an explorer that loads something (a decoder to inflate) is ready once its debug object says so (explorers.js, mount)
+_EXPLORERS_LOADED = """() => Array.from(document.querySelectorAll('div.vae-explorer')).every(r => r.vaeDebug && (r.vaeDebug.ready || r.vaeDebug.error))"""
 
 _PAGE_FACTS = """() => {
   const blocks = Array.from(document.querySelectorAll('.math'));
@@ -348,7 +348,7 @@ _MOVE_SLIDERS = """() => Array.from(document.querySelectorAll('div.vae-explorer'
   const picture = () => root.querySelector('.vae-explorer-figure svg').outerHTML +
     Array.from(root.querySelectorAll('canvas')).map(c => c.toDataURL()).join();
   return Array.from(root.querySelectorAll('input[type=range]')).map(input => {
-    const start = input.value, before = picture(), renders = +root.dataset.renders, ms = [], shown = [];
+    const start = input.value, before = picture(), renders = root.vaeDebug.renders, ms = [], shown = [];
     const spec = JSON.parse(root.querySelector('script.vae-explorer-spec').textContent);
     const stops = spec.sliders.find(s => s.key === input.dataset.key).stops || [];
     let changed = 0;
@@ -360,16 +360,16 @@ _MOVE_SLIDERS = """() => Array.from(document.querySelectorAll('div.vae-explorer'
       root.getBoundingClientRect();
       ms.push(performance.now() - t0);
       if (picture() !== last) changed++;
-      const state = root.vaeState || {};
-      shown.push({value: root.vaeValues[input.dataset.key], text: input.getAttribute('aria-valuetext'),
+      const state = root.vaeDebug.state || {};
+      shown.push({value: root.vaeDebug.values[input.dataset.key], text: input.getAttribute('aria-valuetext'),
                   drawn: state.beta === undefined ? null : state.beta});
     }
     const after = picture();
     input.value = start;
     input.dispatchEvent(new Event('input', {bubbles: true}));
     return {explorer: root.id, slider: input.dataset.key, moves: 12, changed: changed,
-            rendered: +root.dataset.renders - renders, pictureChanged: after !== before, ms: ms,
-            valueText: input.getAttribute('aria-valuetext'), error: root.dataset.error || null, stops: stops, shown: shown,
+            rendered: root.vaeDebug.renders - renders, pictureChanged: after !== before, ms: ms,
+            valueText: input.getAttribute('aria-valuetext'), error: root.vaeDebug.error || null, stops: stops, shown: shown,
             waiting: !!root.querySelector('.vae-explorer-waiting')};
   });
 })"""
@@ -758,14 +758,14 @@ _EXPLORERS = """() => Array.from(document.querySelectorAll('div.vae-explorer')).
           learned: learned ? JSON.parse(learned.textContent) : null};
 })"""
 
-# Set the sliders of one explorer (root.vaeSet) at each point of a grid and return what the page computed.
+# Set the sliders of one explorer (root.vaeDebug.set) at each point of a grid and return what the page computed.
 _SET_GRID = """([id, grid]) => { const root = document.getElementById(id);
-  return grid.map(values => { const state = root.vaeSet(values);
+  return grid.map(values => { const state = root.vaeDebug.set(values);
     return Object.fromEntries(Object.entries(state).filter(([k, v]) => typeof v === 'number')); }); }"""
 
 # The decoded image as the page shows it (the canvas' grey levels) and as it computed it (pixel means).
 _DECODE_GRID = """([id, grid]) => { const root = document.getElementById(id);
-  return grid.map(values => { const state = root.vaeSet(values);
+  return grid.map(values => { const state = root.vaeDebug.set(values);
     const canvas = root.querySelector('canvas'), ctx = canvas.getContext('2d');
     const rgba = ctx.getImageData(0, 0, canvas.width, canvas.height).data;
     return {means: Array.from(state.pixels), grey: Array.from(rgba).filter((_, i) => i % 4 === 0)}; }); }"""
@@ -793,39 +793,13 @@ def _slider_points(spec: dict, n: int = 7) -> list[tuple[str, list[float]]]:
     return out
 
 
-def _python_states(kind: str, data: dict, grid: list[dict]) -> list[dict]:
-    """vae_lib's numbers for the page's inputs (``data``, exactly as the page holds it) at each grid point."""
-    import torch
+def _python_states(kind: str, spec: dict, learned: dict | None, grid: list[dict]) -> list[dict]:
+    """vae_lib's numbers for the page's inputs (its data, exactly as the page holds it) at each grid point,
+    from the reference that the registry (vae_lib.book.kinds) names for the kind."""
+    from vae_lib.book import kinds
 
-    from vae_lib.chapters import diagnostics as dg
-    from vae_lib.chapters import linear_gaussian as lg
-    from vae_lib.objectives import kl_diag_gaussian_to_standard_normal, kl_diag_gaussians
-
-    t = lambda *v: torch.tensor(v, dtype=torch.float64)  # noqa: E731
-    out = []
-    for g in grid:
-        if kind == "kl-gaussians":
-            q, p = (t(g["mu_q"]), t(g["logvar_q"])), (t(data["mu_p"]), t(data["logvar_p"]))
-            out.append({"kl_qp": kl_diag_gaussians(*q, *p).item(), "kl_pq": kl_diag_gaussians(*p, *q).item()})
-        elif kind == "reparameterised-cloud":
-            out.append({"kl": kl_diag_gaussian_to_standard_normal(t(g["mu_1"], data["mu_2"]),
-                                                                  t(g["logvar_1"], g["logvar_2"])).item()})
-        elif kind == "elbo-gap":
-            s11, s12, s22 = data["post_cov"]
-            q_mu = t(data["mu"][0] + g["shift"], data["mu"][1])
-            q_cov = lg.diag_cov(t(*data["logvar"]) + g["log_scale"])
-            kl = lg.gaussian_kl(q_mu, q_cov, t(*data["post_mean"]), t(s11, s12, s12, s22).reshape(2, 2)).item()
-            out.append({"kl": kl, "elbo": data["log_px"] - kl})  # eq. evidence-decomposition
-        elif kind == "decoder-variance":
-            above = dg.retained_directions(torch.tensor(data["eigenvalues"], dtype=torch.float64), g["s2"])
-            out.append({"above": above, "usable": min(above, data["latent_dim"])})
-        elif kind == "beta-sweep":  # the slider snaps to the model of nearest log beta
-            import math
-            i = min(range(len(data["beta"])), key=lambda k: abs(math.log(data["beta"][k]) - math.log(g["beta"])))
-            out.append({"index": i, "rate": data["rate"][i], "distortion": data["distortion"][i]})
-        else:
-            raise AssertionError(f"no reference for explorer kind {kind!r}")
-    return out
+    reference = kinds.reference(kind)
+    return [reference(spec["data"], learned, g) for g in grid]
 
 
 def _explorers_on(site: Path, server: str, browser):
@@ -845,6 +819,25 @@ def _explorers_on(site: Path, server: str, browser):
         page.close()
 
 
+def test_each_page_ships_the_script_once_and_draws_every_registered_kind(site, server, browser):
+    """The first explorer of a page carries explorers.js, the later ones reuse it; the script knows
+    exactly the kinds of the registry (vae_lib.book.kinds), and every explorer of the page is drawn."""
+    from vae_lib.book import kinds
+
+    pages, drawn = 0, set()
+    for rel, page, found in _explorers_on(site, server, browser):
+        copies = page.evaluate("() => Array.from(document.scripts).filter(s => s.textContent.includes("
+                               "'window.VAEExplorers = {')).length")
+        assert copies == 1, f"{rel}: explorers.js is shipped {copies} times"
+        assert sorted(page.evaluate("() => Object.keys(window.VAEExplorers.kinds)")) == sorted(kinds.KINDS)
+        ready = page.evaluate("() => Array.from(document.querySelectorAll('div.vae-explorer'))"
+                              ".map(r => r.vaeDebug.ready)")
+        assert all(ready) and len(ready) == len(found), f"{rel}: {ready}"
+        drawn |= {e["spec"]["kind"] for e in found}
+        pages += 1
+    assert drawn == set(kinds.KINDS) and pages >= 5, (drawn, pages)
+
+
 def test_the_pages_closed_forms_agree_with_vae_lib(site, server, browser):
     checked, worst = set(), {}
     for rel, page, found in _explorers_on(site, server, browser):
@@ -854,30 +847,29 @@ def test_the_pages_closed_forms_agree_with_vae_lib(site, server, browser):
                 continue  # the decoder: next test
             grid = _grid(*_slider_points(e["spec"]))
             got = page.evaluate(_SET_GRID, [e["id"], grid])
-            want = _python_states(kind, e["spec"]["data"], grid)
+            want = _python_states(kind, e["spec"], e["learned"], grid)
             for g, a, b in zip(grid, got, want):
                 for key, value in b.items():
                     diff = abs(a[key] - value)
                     worst[f"{e['id']}.{key}"] = max(worst.get(f"{e['id']}.{key}", 0.0), diff)
                     assert diff <= FORMULA_TOL, f"{rel} {e['id']} at {g}: {key} is {a[key]} in the page, {value} in vae_lib"
             checked.add(kind)
-            if kind == "reparameterised-cloud":  # the page's noise is live.seeded_normal's, bit for bit
-                from vae_lib.book import live
-                eps = page.evaluate(f"() => Array.from(document.getElementById('{e['id']}').vaeEps)")
-                ref = live.seeded_normal(e["spec"]["data"]["n"], 2, e["spec"]["data"]["seed"]).reshape(-1).tolist()
+            if kind == "reparameterised-cloud":  # the page's noise is noise.seeded_normal's, bit for bit
+                from vae_lib.book import noise
+
+                eps = page.evaluate(f"() => Array.from(document.getElementById('{e['id']}').vaeDebug.eps)")
+                ref = noise.seeded_normal(e["spec"]["data"]["n"], 2, e["spec"]["data"]["seed"]).reshape(-1).tolist()
                 assert max(abs(a - b) for a, b in zip(eps, ref)) < 1e-12 and len(eps) == len(ref)
     print("largest page-vae_lib differences:", json.dumps(worst, indent=1))
-    assert checked >= {"kl-gaussians", "reparameterised-cloud", "elbo-gap", "decoder-variance"}, checked
+    assert checked >= {"kl-gaussians", "reparameterised-cloud", "evidence-decomposition", "decoder-variance"}, checked
 
 
-def _decoded(learned: dict, a, b):
-    """torch's pixel means for plane coordinates a, b (N,), from the plane and the weights the page holds."""
+def _decoded(spec: dict, learned: dict, a, b):
+    """torch's pixel means (N, D) at plane coordinates a, b (N,): the registry's reference for the kind."""
     import torch
 
-    from vae_lib.book import live
-
-    mean, axes = (torch.tensor(learned[k], dtype=torch.float64) for k in ("mean", "axes"))
-    return live.exported_forward(learned["decoder"], mean + a[:, None] * axes[0] + b[:, None] * axes[1])
+    states = _python_states("latent-plane", spec, learned, [{"a": float(u), "b": float(v)} for u, v in zip(a, b)])
+    return torch.tensor([st["pixels"] for st in states], dtype=torch.float64)
 
 
 def test_the_pages_decoder_draws_the_exported_weights(site, server, browser):
@@ -893,18 +885,18 @@ def test_the_pages_decoder_draws_the_exported_weights(site, server, browser):
             got = page.evaluate(_DECODE_GRID, [e["id"], grid])
             learned = e["learned"]
             a, b = (torch.tensor([g[k] for g in grid], dtype=torch.float64) for k in ("a", "b"))
-            ref = _decoded(learned, a, b)
+            ref = _decoded(e["spec"], learned, a, b)
             means = torch.tensor([r["means"] for r in got], dtype=torch.float64)
             grey = torch.tensor([r["grey"] for r in got], dtype=torch.float64)
             assert (means - ref).abs().max() < 1e-6, f"{rel} {e['id']}: the page's decoder is not the exported one"
             assert (grey - torch.round(255 * (1 - ref))).abs().max() <= 1, f"{rel} {e['id']}: the canvas is not the decoded image"
             # the lattice of decoded codes, the whole plane at once, tile by tile
-            page.wait_for_function(f"() => document.getElementById('{e['id']}').dataset.gridReady === '1'", timeout=10_000)
+            page.wait_for_function(f"() => document.getElementById('{e['id']}').vaeDebug.gridReady === true", timeout=10_000)
             tiles = page.evaluate(_GRID_CANVAS, e["id"])
             n, limit, side = e["spec"]["data"]["grid"], e["spec"]["data"]["grid_limit"], e["spec"]["data"]["side"]
             steps = torch.linspace(-limit, limit, n, dtype=torch.float64)
             rows, cols = torch.meshgrid(torch.arange(n), torch.arange(n), indexing="ij")
-            ref = _decoded(learned, steps[cols.reshape(-1)], steps.flip(0)[rows.reshape(-1)])
+            ref = _decoded(e["spec"], learned, steps[cols.reshape(-1)], steps.flip(0)[rows.reshape(-1)])
             want = torch.round(255 * (1 - ref)).reshape(n, n, side, side).permute(0, 2, 1, 3).reshape(n * side, n * side)
             shown = torch.tensor(tiles, dtype=torch.float64).reshape(n * side, n * side)
             assert (shown - want).abs().max() <= 1, f"{rel} {e['id']}: the decoded grid is not the exported decoder's"
@@ -926,7 +918,7 @@ def test_the_latent_map_follows_the_pointer(site, server, browser):
             # the plane's box is 50..280 x 30..260 and the grid's 440..610 x 30..200, in the figure's units
             for name, (ux, uy), sign in [("plane", (250, 60), (1, 1)), ("grid", (600, 190), (1, -1))]:
                 page.mouse.move(panels["x"] + ux * panels["s"], panels["y"] + uy * panels["s"])
-                values = page.evaluate(f"() => document.getElementById('{e['id']}').vaeValues")
+                values = page.evaluate(f"() => document.getElementById('{e['id']}').vaeDebug.values")
                 assert values["a"] * sign[0] > 2 and values["b"] * sign[1] > 2, f"{rel} {e['id']}: {name} hover gave {values}"
             checked += 1
     assert checked >= 1

@@ -45,14 +45,14 @@ def test_no_stray_values(path):
 
 
 def test_the_splitter():
-    mixed = ("x = f(1)\n# the share\nclaim('a', x, within=(0, 1), tol=0.1)\n"
+    mixed = ("x = f(1)\n# the share\nclaim('a', x)\n"
              "plt.plot(x)\nholds('x is small', x < 1)")
     compute, books = split(mixed)
     assert compute == "x = f(1)\nplt.plot(x)"
-    assert books == "# the share\nclaim('a', x, within=(0, 1), tol=0.1)\nholds('x is small', x < 1);"
+    assert books == "# the share\nclaim('a', x)\nholds('x is small', x < 1);"
     assert is_bookkeeping(books) and not is_bookkeeping(compute)
-    assert split("y = claim('a', 1.0, within=(0, 2), tol=0.1)\nplt.plot(y)") is None  # later code reads y
-    assert split("claim('a', x, within=(0, 2), tol=0.1)\nx = x + 1") is None  # later code rebinds what it reads
+    assert split("y = claim('a', 1.0)\nplt.plot(y)") is None  # later code reads y
+    assert split("claim('a', x)\nx = x + 1") is None  # later code rebinds what it reads
     assert split(books) is None and split(compute) is None
     # the semicolon goes after the call, not into its trailing comment
     assert split("x = f(1)\nglue('a', x, digits=2)  # exp(-1.5 / 2): the centre, σ")[1] == \

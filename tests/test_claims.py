@@ -17,9 +17,20 @@ import pytest
 import torch
 
 from vae_lib import book
-from vae_lib.book import ClaimError, claim, glue, holds, reconcile_claims
+from vae_lib.book import ClaimError, claim, glue, holds, reconcile_claims, use_claims
 
 ROOT = Path(__file__).resolve().parent.parent
+CLAIMS = ROOT / "vae_lib" / "_data" / "claims"
+
+
+@pytest.fixture(autouse=True)
+def ranges():
+    """The ranges these tests' claims are checked against (a chapter reads its own file instead)."""
+    use_claims({"x": {"within": [3, 4], "tol": 0.01}, "n": {"within": [7, 7], "tol": 0},
+                "m": {"within": [0, 10], "tol": 0}, "loss": {"within": [3, 4], "tol": 0.1},
+                "wide": {"within": [80, 90], "tol": 0.5}})
+    yield
+    use_claims({})
 
 
 def _claim_output(name: str, value: float, tol: float, text: str | None = None) -> dict:
@@ -32,47 +43,78 @@ def _claim_output(name: str, value: float, tol: float, text: str | None = None) 
 
 
 def test_claim_returns_the_rounded_value_inside_its_range():
-    assert claim("x", 3.14159, within=(3, 4), tol=0.01, digits=2) == 3.14
-    assert claim("n", torch.tensor(7), within=(7, 7), tol=0) == 7
-    assert isinstance(claim("n", 7, within=(0, 10), tol=0), int)
+    assert claim("x", 3.14159, digits=2) == 3.14
+    assert claim("n", torch.tensor(7)) == 7
+    assert isinstance(claim("m", 7), int)
     # rounded to units, a number prints as an integer ("85", not "85.0"), as glue does
-    shown = claim("loss", 84.6, within=(80, 90), tol=0.5, digits=0)
+    shown = claim("wide", 84.6, digits=0)
     assert shown == 85 and isinstance(shown, int)
     assert isinstance(glue("g", 2.5001, digits=0), int)
 
 
 def test_claim_outside_its_range_fails_naming_it():
     with pytest.raises(ClaimError, match=r"claim 'loss': this run gives 5, outside the range \[3, 4\]"):
-        claim("loss", 5.0, within=(3, 4), tol=0.1)
+        claim("loss", 5.0)
+
+
+def test_a_claim_without_a_range_fails_naming_the_file_and_the_fix(monkeypatch, capsys):
+    use_claims("01_autoencoder")
+    with pytest.raises(ClaimError, match=r"claim 'unmeasured' has no range in vae_lib/_data/claims/01_autoencoder"
+                                         r"\.json: measure one with scripts/portability.py --write-claims"):
+        claim("unmeasured", 1.0)
+    monkeypatch.setenv("VAE_BOOK_CLAIMS", "report")  # portability measures it, and then writes its range
+    assert claim("unmeasured", 1.0) == 1.0
+    assert "CLAIM FAILS" in capsys.readouterr().err
+
+
+def test_a_chapter_reads_its_own_file_of_claims():
+    use_claims("01_autoencoder")
+    doc = json.loads((CLAIMS / "01_autoencoder.json").read_text())["claims"]["ae_heldout_loss"]
+    lo, hi = doc["within"]
+    assert claim("ae_heldout_loss", (lo + hi) / 2, digits=1) == round((lo + hi) / 2, 1)
+    with pytest.raises(ClaimError, match="claim 'ae_heldout_loss'"):
+        claim("ae_heldout_loss", hi + 1)
+    use_claims("03_kl_divergence")  # exact results only: no file, and so no claim has a range
+    with pytest.raises(ClaimError, match="no range in vae_lib/_data/claims/03_kl_divergence.json"):
+        claim("ae_heldout_loss", lo)
 
 
 def test_claim_report_mode_measures_instead_of_raising(monkeypatch, capsys):
     monkeypatch.setenv("VAE_BOOK_CLAIMS", "report")
-    assert claim("loss", 5.0, within=(3, 4), tol=0.1, digits=1) == 5.0
+    assert claim("loss", 5.0, digits=1) == 5.0
     holds("two is less than one", 2 < 1)
     assert capsys.readouterr().err.count("CLAIM FAILS") == 2
     monkeypatch.setenv("VAE_BOOK_CLAIMS", "loose")
     with pytest.raises(ValueError, match="VAE_BOOK_CLAIMS must be 'check' or 'report'"):
-        claim("loss", 5.0, within=(3, 4), tol=0.1)
+        claim("loss", 5.0)
 
 
 @pytest.mark.parametrize("kwargs, error, message", [
     ({"value": float("nan")}, ValueError, "value must be finite"),
     ({"value": "3.5"}, TypeError, "value must be a real number"),
     ({"value": torch.ones(2)}, ValueError, "value must be a single number"),
-    ({"tol": -1.0}, ValueError, "tol must be >= 0"),
-    ({"tol": float("inf")}, ValueError, "tol must be finite"),
-    ({"within": (4, 3)}, ValueError, "within must have lo <= hi"),
-    ({"within": 3}, TypeError, "within must be a pair"),
-    ({"within": (0, float("nan"))}, ValueError, r"within\[1\] must be finite"),
     ({"name": ""}, TypeError, "name must be a non-empty str"),
     ({"digits": -1}, ValueError, "digits must be a non-negative int"),
 ])
 def test_claim_rejects_bad_arguments_by_name(kwargs, error, message):
-    args = {"name": "x", "value": 3.5, "within": (3, 4), "tol": 0.1, "digits": 1, **kwargs}
+    args = {"name": "x", "value": 3.5, "digits": 1, **kwargs}
     name, value = args.pop("name"), args.pop("value")
     with pytest.raises(error, match=message):
         claim(name, value, **args)
+
+
+@pytest.mark.parametrize("ranges, error, message", [
+    ({"x": {"within": [4, 3], "tol": 0.1}}, ValueError, r"claim 'x' must have lo <= hi and tol >= 0"),
+    ({"x": {"within": [3, 4], "tol": -1}}, ValueError, r"claim 'x' must have lo <= hi and tol >= 0"),
+    ({"x": {"within": [3, 4], "tol": float("inf")}}, ValueError, r"claim 'x': tol must be finite"),
+    ({"x": {"within": 3, "tol": 0.1}}, ValueError, r"claim 'x': within must be a pair"),
+    ({"x": {"within": [0, float("nan")], "tol": 0.1}}, ValueError, r"claim 'x': within\[1\] must be finite"),
+    ({"x": {"tol": 0.1}}, ValueError, r"claim 'x' must be a mapping with 'within' and 'tol'"),
+    (3, TypeError, "chapter must be a chapter name"),
+])
+def test_use_claims_rejects_bad_ranges_by_name(ranges, error, message):
+    with pytest.raises(error, match=message):
+        use_claims(ranges)
 
 
 def test_holds_prints_the_statement_or_fails_with_it(capsys):
@@ -126,8 +168,9 @@ def executed_notebook(tmp_path_factory) -> Path:
     from nbclient import NotebookClient
 
     nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell("from vae_lib.book import claim\n"
-                                          "claim('loss', 94.75, within=(90, 100), tol=0.5, digits=1)")]
+    nb.cells = [nbformat.v4.new_code_cell("from vae_lib.book import claim, use_claims\n"
+                                          "use_claims({'loss': {'within': [90, 100], 'tol': 0.5}})\n"
+                                          "claim('loss', 94.75, digits=1)")]
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     NotebookClient(nb, timeout=120, kernel_name="python3").execute()
     path = tmp_path_factory.mktemp("nb") / "claims.ipynb"
@@ -179,3 +222,73 @@ def test_every_stored_claim_holds_and_its_tolerances_can_fail():
         # a drift tolerance wider than the range, or a range wider than the value's own size, could never fail
         assert c["tol"] <= (hi - lo) / 2 or hi == lo, where
         assert hi - lo <= max(abs(c["value"]), 1.0), where
+
+
+# --- the files of claims: the one place a range is stated ----------------------------------------------------
+
+
+def _chapters_with_claims():
+    for path in sorted((ROOT / "chapters").glob("*.ipynb")):
+        stored = {name: c for chapter, name, c in _stored_claims() if chapter == path.name}
+        file = CLAIMS / f"{path.stem}.json"
+        yield path, stored, (json.loads(file.read_text())["claims"] if file.exists() else {})
+
+
+def test_each_chapter_has_one_file_of_claims_that_matches_its_stored_outputs():
+    seen = 0
+    for path, stored, ranges in _chapters_with_claims():
+        assert set(stored) == set(ranges), (f"{path.name}: claims without a range "
+                                            f"{sorted(set(stored) - set(ranges))}, ranges no cell claims "
+                                            f"{sorted(set(ranges) - set(stored))}")
+        for name, c in stored.items():
+            # a range edited in the file, and the chapter not re-executed since
+            assert (c["within"], c["tol"]) == (ranges[name]["within"], ranges[name]["tol"]), (
+                f"{path.name}: claim {name!r} was stored with {c['within']}, tol {c['tol']}; its file now says "
+                f"{ranges[name]['within']}, tol {ranges[name]['tol']}. Re-execute: scripts/execute.py chapters/{path.name}")
+        seen += len(stored)
+    assert {p.stem for p in CLAIMS.glob("*.json")} <= {p.stem for p in (ROOT / "chapters").glob("*.ipynb")}
+    assert seen >= 40
+
+
+def test_every_range_covers_the_spread_it_was_measured_from():
+    for path, _, ranges in _chapters_with_claims():
+        for name, entry in ranges.items():
+            (lo, hi), tol, m = entry["within"], entry["tol"], entry["measured"]
+            where = f"vae_lib/_data/claims/{path.stem}.json: {name} {entry}"
+            assert lo <= m["runs"][0] <= m["runs"][1] <= hi, where  # every seed and condition measured
+            assert m["seed0"][0] <= m["seed0"][1] and m["drift"] <= tol, where  # the drift a condition causes
+
+
+def test_the_cells_name_the_claim_and_the_value_only():
+    import ast
+
+    for path in sorted((ROOT / "chapters").glob("*.ipynb")):
+        for cell in json.loads(path.read_text())["cells"]:
+            if cell["cell_type"] != "code" or "claim(" not in "".join(cell["source"]):
+                continue
+            for node in ast.walk(ast.parse("".join(cell["source"]))):
+                if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "claim":
+                    assert {k.arg for k in node.keywords} <= {"digits"}, f"{path.name}: {ast.unparse(node)}"
+
+
+def test_portability_writes_ranges_by_the_rule_and_keeps_a_range_that_still_holds(tmp_path, monkeypatch):
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import portability
+
+    # tol: max(3 x drift 0.1, a unit of the last digit 0.1, spread 2 / 4); within: the runs widened by max(1, 2 tol)
+    assert portability.rule([10, 12, 11], [10, 10.1], 0.1, digits=1) == ([9.0, 13.0], 0.5)
+    assert portability.rule([20, 20], [20, 20], 0, digits=None) == ([20, 20], 0.0)  # a count: exact
+    lo, hi = portability.rule([0.5, 0.6], [0.5, 0.5], 0.0, digits=2)[0]
+    assert hi - lo <= 0.6  # never wider than the number
+
+    monkeypatch.setattr(portability, "CLAIMS", tmp_path)
+    (tmp_path / "09_x.json").write_text(json.dumps({"claims": {"kept": {"within": [0, 100], "tol": 1},
+                                                              "moved": {"within": [0, 1], "tol": 0.1},
+                                                              "gone": {"within": [0, 1], "tol": 0.1}}}))
+    run = {"seed0": [10, 10.1], "drift": 0.1, "runs": [10, 12], "values": [10, 12, 11], "seed0_values": [10, 10.1]}
+    changes = portability.update_claims(Path("chapters/09_x.ipynb"), {"kept": run, "moved": run},
+                                        {"kept": {"digits": 1}, "moved": {"digits": 1}}, {"torch": "t"})
+    doc = json.loads((tmp_path / "09_x.json").read_text())
+    assert doc["claims"]["kept"]["within"] == [0, 100] and doc["claims"]["moved"]["within"] == [9.0, 13.0]
+    assert doc["claims"]["moved"]["measured"] == {"seed0": [10, 10.1], "drift": 0.1, "runs": [10, 12]}
+    assert "gone" not in doc["claims"] and len(changes) == 2

@@ -114,13 +114,13 @@ def test_offset_and_hidden_beta_closed_forms():
 def test_eq8_helpers_reject_bad_input():
     with pytest.raises(ValueError, match="mse must be non-negative"):
         dg.mse_as_gaussian_nll(torch.tensor([-0.1]), 4, 1.0)
-    with pytest.raises(ValueError, match="n_pixels"):
+    with pytest.raises(TypeError, match="^D must be an int"):
         dg.mse_as_gaussian_nll(torch.tensor([0.1]), 4.0, 1.0)
     with pytest.raises(ValueError, match="variance"):
         dg.mse_as_gaussian_nll(torch.tensor([0.1]), 4, -1.0)
-    with pytest.raises(ValueError, match="n_pixels"):
+    with pytest.raises(ValueError, match="^D must be"):
         dg.source_eq8_offset(0)
-    with pytest.raises(ValueError, match="n_pixels"):
+    with pytest.raises(TypeError, match="^D must be an int"):
         dg.hidden_beta(True)
     with pytest.raises(ValueError, match="reference_variance"):
         dg.hidden_beta(784, reference_variance=0.0)
@@ -243,7 +243,7 @@ def test_spectrum_explorer_carries_the_spectrum_and_the_marks():
         dg.spectrum_explorer(eigenvalues, {}, n_show=4, latent_dim=0)
     with pytest.raises(ValueError, match="n_show must be an integer in"):
         dg.spectrum_explorer(eigenvalues, {}, n_show=9)
-    with pytest.raises(ValueError, match="s2_marks\\['x'\\] must be a finite positive number"):
+    with pytest.raises(ValueError, match="variance_marks\\['x'\\] must be a finite positive number"):
         dg.spectrum_explorer(eigenvalues, {"x": -1.0}, n_show=4)
     with pytest.raises(ValueError, match="eigenvalues must have shape"):
         dg.spectrum_explorer(eigenvalues[None], {}, n_show=1)

@@ -67,7 +67,7 @@ def _iw_bound(model: LinearGaussian, x, mean, cov, k: int, reps: int, seed: int)
 
 def test_iw_bound_on_the_linear_gaussian_model_rises_to_the_exact_evidence():
     gen = torch.Generator().manual_seed(11)  # chapter 4's model, whose posterior is tilted
-    model = LinearGaussian.random(latent_dim=2, data_dim=5, noise_variance=0.25, generator=gen)
+    model = LinearGaussian.random(latent_dim=2, data_dim=5, variance=0.25, generator=gen)
     _, x = model.sample(1, generator=gen)
     x = x[0]
     mf_mu, mf_logvar = model.mean_field_optimum(x)
@@ -83,7 +83,7 @@ def test_iw_bound_on_the_linear_gaussian_model_rises_to_the_exact_evidence():
 
 
 def test_full_covariance_q_at_the_exact_posterior_closes_the_gap():
-    model = LinearGaussian.random(latent_dim=3, data_dim=6, noise_variance=0.3, generator=torch.Generator().manual_seed(2))
+    model = LinearGaussian.random(latent_dim=3, data_dim=6, variance=0.3, generator=torch.Generator().manual_seed(2))
     _, x = model.sample(1, generator=torch.Generator().manual_seed(3))
     mean, cov = model.posterior(x[0])
     tril = torch.linalg.cholesky(cov)

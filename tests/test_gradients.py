@@ -179,7 +179,7 @@ def test_ascent_without_data_term_returns_to_the_prior():
 def test_chapter_4_variance_ordering_holds_for_other_sampling_seeds(seed):
     """Chapter 4's claim, score function > score + baseline > reparameterised, on its model with fresh draws."""
     g = torch.Generator().manual_seed(11)  # the chapter's model and data point, drawn as the chapter draws them
-    model = lg.LinearGaussian.random(2, 5, noise_variance=0.25, generator=g)
+    model = lg.LinearGaussian.random(2, 5, variance=0.25, generator=g)
     _, x = model.sample(1, generator=g)
     mu = torch.tensor([0.5, -0.3], dtype=torch.float64)
     logvar = torch.tensor([-2.5, -1.5], dtype=torch.float64)

@@ -39,7 +39,7 @@ def _close_figures():
 def test_encode_codes_matches_the_encoders():
     x = torch.rand(7, 784)
     ae, vae = AutoEncoder(SMALL), VAE(SMALL)
-    torch.testing.assert_close(latent.encode_codes(ae, x, batch_size=3), ae.encode(x).detach())
+    torch.testing.assert_close(latent.encode_codes(ae, x, batch_size=3), ae.code(x).detach())
     torch.testing.assert_close(latent.encode_codes(vae, x, batch_size=2), vae.encode(x)[0].detach())
 
 
@@ -142,9 +142,9 @@ def test_transform_codes_moves_codes_and_keeps_reconstructions(float64):
     a, c = torch.randn(3, 3) + 3 * torch.eye(3), torch.randn(3)
     before = {k: v.clone() for k, v in ae.state_dict().items()}
     moved = latent.transform_codes(ae, a, c)
-    torch.testing.assert_close(moved.encode(x), ae.encode(x) @ a.T + c)
+    torch.testing.assert_close(moved.code(x), ae.code(x) @ a.T + c)
     torch.testing.assert_close(moved(x), ae(x))
-    assert not torch.allclose(moved.encode(x), ae.encode(x))
+    assert not torch.allclose(moved.code(x), ae.code(x))
     torch.testing.assert_close(ae.state_dict(), before)  # the original model is left as it was
     with pytest.raises(ValueError, match=r"matrix must be \(3, 3\)"):
         latent.transform_codes(ae, torch.eye(2), torch.zeros(2))

@@ -50,14 +50,14 @@ def test_prior_and_likelihood_match_torch_distributions(case):
     z = torch.randn(7, 1, 2, dtype=F64)  # broadcasts against x (3, 5)
     prior = MultivariateNormal(torch.zeros(2, dtype=F64), torch.eye(2, dtype=F64))
     assert torch.allclose(model.log_prior(z), prior.log_prob(z), atol=1e-12)
-    ref = Normal(z @ model.weight.T + model.bias, math.sqrt(model.noise_variance)).log_prob(x).sum(-1)
+    ref = Normal(z @ model.weight.T + model.bias, math.sqrt(model.variance)).log_prob(x).sum(-1)
     assert model.log_likelihood(x, z).shape == (7, 3)
     assert torch.allclose(model.log_likelihood(x, z), ref, atol=1e-10)
 
 
 def test_log_evidence_matches_multivariate_normal(case):
     model, x, _, _ = case
-    c = model.weight @ model.weight.T + model.noise_variance * torch.eye(5, dtype=F64)
+    c = model.weight @ model.weight.T + model.variance * torch.eye(5, dtype=F64)
     ref = MultivariateNormal(model.bias, covariance_matrix=c).log_prob(x)
     assert torch.allclose(model.log_evidence(x), ref, atol=1e-10)
 
@@ -213,7 +213,7 @@ def test_bad_inputs_are_named():
         lg.LinearGaussian(torch.randn(5, dtype=F64), torch.zeros(5, dtype=F64), 1.0)
     with pytest.raises(ValueError, match="bias"):
         lg.LinearGaussian(w, torch.zeros(4, dtype=F64), 1.0)
-    with pytest.raises(ValueError, match="noise_variance"):
+    with pytest.raises(ValueError, match="variance"):
         lg.LinearGaussian(w, torch.zeros(5, dtype=F64), 0.0)
     model = lg.LinearGaussian(w, torch.zeros(5, dtype=F64), 1.0)
     with pytest.raises(ValueError, match="x must have shape"):
@@ -245,17 +245,17 @@ def test_mean_field_gap_for_two_latents_depends_on_the_correlation_alone(case):
     assert abs(gap - general) < 1e-10
 
 
-def test_gap_explorer_frames_split_log_evidence_into_elbo_and_kl():
+def test_evidence_explorer_frames_split_log_evidence_into_elbo_and_kl():
     import matplotlib
 
     matplotlib.use("Agg")
     from vae_lib.chapters import bayes_rewrite as br
 
     g = torch.Generator().manual_seed(11)
-    model = lg.LinearGaussian.random(2, 5, noise_variance=0.25, generator=g)
+    model = lg.LinearGaussian.random(2, 5, variance=0.25, generator=g)
     _, x = model.sample(1, generator=g)
     mu, logvar = model.mean_field_optimum(x[0])
-    explorer = br.gap_explorer(model, x[0], mu, logvar)
+    explorer = br.evidence_explorer(model, x[0], mu, logvar)
     d = explorer.data
     post_mean, post_cov = model.posterior(x[0])
     assert d["post_mean"] == pytest.approx(post_mean.tolist(), rel=1e-11)
@@ -269,13 +269,13 @@ def test_gap_explorer_frames_split_log_evidence_into_elbo_and_kl():
     worst = -model.elbo(x[0], mu + torch.tensor([0.6, 0.0], dtype=torch.float64), lg.diag_cov(logvar - 1.5)).item()
     assert d["y_max"] >= worst  # the bar's axis holds every q of the sliders
     with pytest.raises(ValueError, match="mu and logvar must have shape"):
-        br.gap_explorer(model, x[0], mu[:1], logvar[:1])
+        br.evidence_explorer(model, x[0], mu[:1], logvar[:1])
 
 
 def test_cavi_climbs_to_the_mean_field_optimum():
     """eq. mean-field-gaussian-update cycled (CAVI): the ELBO never decreases and the fixed point is eq. mean-field-optimum."""
     gen = torch.Generator().manual_seed(5)
-    model = lg.LinearGaussian.random(3, 6, noise_variance=0.3, generator=gen)
+    model = lg.LinearGaussian.random(3, 6, variance=0.3, generator=gen)
     _, x = model.sample(1, generator=gen)
     mf_mu, mf_logvar = model.mean_field_optimum(x[0])
     path = model.cavi(x[0], torch.full((3,), 2.0, dtype=torch.float64), sweeps=200)

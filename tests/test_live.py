@@ -10,6 +10,7 @@ import io
 import json
 import re
 import zlib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,7 +19,9 @@ import torch
 from PIL import Image
 
 from vae_lib import book
-from vae_lib.book import live
+from vae_lib.book import live, noise
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def _mulberry32_numpy(seed: int, n: int) -> np.ndarray:
@@ -35,18 +38,18 @@ def _mulberry32_numpy(seed: int, n: int) -> np.ndarray:
 
 @pytest.mark.parametrize("seed", [0, 1, 12345, 2**32 - 1])
 def test_seeded_uniform_is_mulberry32(seed):
-    np.testing.assert_array_equal(live.seeded_uniform(200, seed), _mulberry32_numpy(seed, 200))
+    np.testing.assert_array_equal(noise.seeded_uniform(200, seed), _mulberry32_numpy(seed, 200))
 
 
 def test_seeded_normal_is_standard_normal_and_reproducible():
-    z = live.seeded_normal(5000, 2, seed=3)
+    z = noise.seeded_normal(5000, 2, seed=3)
     assert z.shape == (5000, 2) and z.dtype == torch.float64
     for column in z.T:
         assert scipy.stats.kstest(column.numpy(), "norm").pvalue > 1e-3
     assert abs(float(torch.corrcoef(z.T)[0, 1])) < 0.05
-    torch.testing.assert_close(live.seeded_normal(5000, 2, seed=3), z, rtol=0, atol=0)
+    torch.testing.assert_close(noise.seeded_normal(5000, 2, seed=3), z, rtol=0, atol=0)
     # an odd count uses the first of the last pair, as the page does
-    torch.testing.assert_close(live.seeded_normal(3, 1, seed=3).reshape(-1), z.reshape(-1)[:3], rtol=0, atol=0)
+    torch.testing.assert_close(noise.seeded_normal(3, 1, seed=3).reshape(-1), z.reshape(-1)[:3], rtol=0, atol=0)
 
 
 def _mlp(seed: int = 0) -> torch.nn.Sequential:
@@ -87,8 +90,9 @@ def test_exported_forward_is_the_mlp_with_its_rounded_weights():
     assert (live.exported_forward(exported, z) - torch.sigmoid(mlp.double()(z))).abs().max() < 0.01
 
 
-def test_html_carries_the_spec_the_learned_data_and_the_script():
-    slider = live.Slider("s2", "s²", 0.01, 100.0, 1.0, ticks=(0.01, 1.0, 100.0), log=True)
+def test_html_carries_the_spec_the_learned_data_and_the_script(monkeypatch):
+    monkeypatch.setattr(live, "_SHIPPED", set())  # as in a fresh kernel: this is the first output
+    slider = live.Slider("variance", "s²", 0.01, 100.0, 1.0, ticks=(0.01, 1.0, 100.0), log=True)
     explorer = live.LiveExplorer("demo", "decoder-variance", [slider],
                                  {"eigenvalues": [2.0, 0.5], "n_show": 2, "latent_dim": 1},
                                  learned={"note": "</script><b>"}, description="a figure </script> here")
@@ -103,10 +107,46 @@ def test_html_carries_the_spec_the_learned_data_and_the_script():
     learned = json.loads(re.search(r'class="vae-explorer-learned">(.*?)</script>', page).group(1))
     assert learned == {"note": "</script><b>"}
     assert live.script() in page and "window.VAEExplorers" in live.script()
-    assert 'id="explorer-demo"' in page and explorer._repr_html_() == page
+    assert 'id="explorer-demo"' in page and explorer.html(standalone=True) == page
     # where no script runs, the reader sees what the explorer is and how to start it
     assert 'class="vae-explorer-waiting">Explorer: a figure &lt;/script&gt; here It is drawn by JavaScript' in page
     assert "LiveExplorer('demo'" in repr(explorer)
+
+
+def _demo() -> live.LiveExplorer:
+    slider = live.Slider("variance", "s²", 0.01, 100.0, 1.0, log=True)
+    return live.LiveExplorer("demo", "decoder-variance", [slider], {"eigenvalues": [2.0], "n_show": 1, "latent_dim": 1},
+                             description="a figure")
+
+
+def test_the_script_is_shipped_once_per_page_and_in_every_colab_output(monkeypatch):
+    import sys
+
+    monkeypatch.setattr(live, "_SHIPPED", set())
+    first, second, third = _demo()._repr_html_(), _demo()._repr_html_(), _demo().html(standalone=True)
+    assert live.script() in first and live.script() in third
+    # a later output of the same page only asks the first one's script to mount it
+    assert live.script() not in second and live._MOUNT in second and len(second) < len(first) - 20_000
+    monkeypatch.setitem(sys.modules, "google.colab", sys)  # in Colab every output is its own frame
+    assert live.script() in _demo()._repr_html_()
+
+
+def test_one_registry_ties_each_kind_to_its_builder_its_drawing_and_its_reference():
+    import inspect
+
+    from vae_lib.book import kinds
+
+    drawn = set(re.findall(r'KINDS\["([a-z-]+)"\] = function', live.SCRIPT.read_text()))
+    assert drawn == set(kinds.KINDS) == set(live.KINDS)
+    for name, kind in kinds.KINDS.items():
+        builder, reference = kinds.resolve(kind.builder), kinds.resolve(kind.reference)
+        assert f'"{name}"' in inspect.getsource(builder), f"{kind.builder} does not build a {name!r} explorer"
+        assert list(inspect.signature(reference).parameters) == ["data", "learned", "values"], kind.reference
+        for chapter in kind.chapters:
+            source = (ROOT / "chapters" / f"{chapter}.ipynb").read_text()
+            assert kind.builder.split(":")[1] in source, f"{chapter} does not call {kind.builder}"
+    with pytest.raises(ValueError, match="kind must be one of"):
+        kinds.reference("no-such-kind")
 
 
 def _png(image: Image.Image) -> bytes:

@@ -40,7 +40,7 @@ def _mc_channel(ch: GaussianChannel, n: int, seed: int) -> dict[str, float]:
     z = qzx.sample()
     prior = MultivariateNormal(torch.zeros(v.shape[0], dtype=torch.float64), torch.eye(v.shape[0], dtype=torch.float64))
     qz = MultivariateNormal(torch.zeros(v.shape[0], dtype=torch.float64), ch._cov_z())
-    dec = Normal(z @ ch.W.T + ch.b, math.sqrt(ch.s2))
+    dec = Normal(z @ ch.W.T + ch.b, math.sqrt(ch.variance))
     del g
     return {"rate": kl_divergence(qzx, prior).mean().item(),
             "distortion": -dec.log_prob(x).sum(-1).mean().item(),
@@ -186,8 +186,8 @@ def test_sigma_vae_objective_matches_torch_distributions_and_trains_its_variance
     assert terms.reconstruction.item() == pytest.approx(rec.item(), rel=1e-10)
     assert terms.loss.item() == pytest.approx((rec + kl).item(), rel=1e-10)
     terms.loss.backward()
-    assert model.log_s2.grad is not None and model.log_s2.grad.item() != 0
-    assert any(n == "log_s2" for n, _ in model.named_parameters())
+    assert model.log_variance.grad is not None and model.log_variance.grad.item() != 0
+    assert any(n == "log_variance" for n, _ in model.named_parameters())
 
 
 @pytest.mark.parametrize("call, match", [

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import cast
 
 import torch
 from torch import Tensor
@@ -25,8 +26,7 @@ _validate = True
 def set_validation(enabled: bool) -> None:
     """Turn the per-call value scans of every public function on (the default) or off."""
     global _validate
-    if not isinstance(enabled, bool):
-        raise TypeError(f"enabled must be a bool, got {type(enabled).__name__}")
+    check_instance("enabled", enabled, bool, "a bool")
     _validate = enabled
 
 
@@ -65,10 +65,27 @@ def check_unit_interval(name: str, t: Tensor, *, always: bool = False) -> Tensor
     return t
 
 
+def _check_kind(name: str, value: object, ok: bool, what: str, optional: bool) -> None:
+    """The one type check: a TypeError ``<name> must be <what>[ or None], got <type>`` unless ``ok``."""
+    if not (ok or (optional and value is None)):
+        raise TypeError(f"{name} must be {what}{' or None' if optional else ''}, got {type(value).__name__}")
+
+
+def check_instance(name: str, value: object, kind: type | tuple[type, ...], what: str, *,
+                   optional: bool = False) -> None:
+    """``value`` is a ``kind`` (or None when ``optional``); ``what`` names the type for the message."""
+    _check_kind(name, value, isinstance(value, kind), what, optional)
+
+
+def check_callable(name: str, value: object, what: str, *, optional: bool = False) -> None:
+    """``value`` is callable (or None when ``optional``); ``what`` names the signature for the message."""
+    _check_kind(name, value, callable(value), what, optional)
+
+
 def check_tensor(name: str, t: object, *, finite: bool = True) -> Tensor:
     """A floating-point tensor, finite unless ``finite=False``."""
-    if not isinstance(t, Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
+    check_instance(name, t, Tensor, "a torch.Tensor")
+    t = cast(Tensor, t)
     if not t.is_floating_point():
         raise TypeError(f"{name} must have a floating-point dtype, got {t.dtype}")
     # Metadata checks, cheap and always on. A "meta" tensor has a shape but no values: every
@@ -104,23 +121,22 @@ def check_nonnegative(name: str, t: Tensor) -> None:
 
 
 def check_positive_number(name: str, value: float) -> float:
-    _check_number(name, value)
+    check_number(name, value)
     if not (value > 0 and value < float("inf")):
         raise ValueError(f"{name} must be a finite positive number, got {value}")
     return float(value)
 
 
-def _check_number(name: str, value: object) -> float:
+def check_number(name: str, value: object) -> float:
     """``value`` itself, once known to be an int or a float (typed as a number for the callers)."""
     # one rule for every numeric argument: a wrong type is a TypeError, a wrong value a ValueError
-    if not isinstance(value, (int, float)) or isinstance(value, bool):
-        raise TypeError(f"{name} must be a number, got {type(value).__name__}")
-    return value
+    _check_kind(name, value, isinstance(value, (int, float)) and not isinstance(value, bool), "a number", False)
+    return cast(float, value)
 
 
 def check_nonnegative_number(name: str, value: object) -> float:
     """A finite real number >= 0 (a weight or a floor)."""
-    number = _check_number(name, value)
+    number = check_number(name, value)
     if not (0 <= number < math.inf):
         raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
     return float(number)
@@ -128,16 +144,15 @@ def check_nonnegative_number(name: str, value: object) -> float:
 
 def check_finite_number(name: str, value: object) -> float:
     """A finite real number (bools and tensors are not numbers here)."""
-    number = _check_number(name, value)
+    number = check_number(name, value)
     if not math.isfinite(number):
         raise ValueError(f"{name} must be a finite number, got {value}")
     return float(number)
 
 
 def check_int(name: str, value: object) -> int:
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    return value
+    _check_kind(name, value, isinstance(value, int) and not isinstance(value, bool), "an int", False)
+    return cast(int, value)
 
 
 def check_positive_int(name: str, value: object) -> int:
@@ -152,18 +167,6 @@ def check_nonnegative_int(name: str, value: object) -> int:
     if check_int(name, value) < 0:
         raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
     return value  # type: ignore[return-value]
-
-
-def check_instance(name: str, value: object, kind: type | tuple[type, ...], what: str, *,
-                   optional: bool = False) -> None:
-    """``value`` is a ``kind`` (or None when ``optional``); ``what`` names the type for the message."""
-    if not (isinstance(value, kind) or (optional and value is None)):
-        raise TypeError(f"{name} must be {what}{' or None' if optional else ''}, got {type(value).__name__}")
-
-
-def check_callable(name: str, value: object, what: str, *, optional: bool = False) -> None:
-    if not (callable(value) or (optional and value is None)):
-        raise TypeError(f"{name} must be {what}{' or None' if optional else ''}, got {type(value).__name__}")
 
 
 def check_range(name: str, value: object, *, positive: bool = False) -> tuple[float, float]:
@@ -182,8 +185,8 @@ def check_generator(name: str, generator: object, device: torch.device) -> None:
     """None, or a torch.Generator for ``device``'s type (torch's own error names neither)."""
     if generator is None:
         return
-    if not isinstance(generator, torch.Generator):
-        raise TypeError(f"{name} must be a torch.Generator or None, got {type(generator).__name__}")
+    check_instance(name, generator, torch.Generator, "a torch.Generator", optional=True)
+    generator = cast(torch.Generator, generator)
     if generator.device.type != device.type:
         raise ValueError(f"{name} is a generator for {generator.device.type}, but the samples are drawn on {device}")
 

@@ -8,10 +8,12 @@ import re
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import cast
 
 import torch
 from torch import Tensor, nn
 
+from ._checks import check_instance
 from .models import ModelConfig
 from .training import History
 
@@ -19,17 +21,15 @@ _CHECKPOINT_KEYS = ("kind", "config", "state_dict", "history", "sha256")
 
 
 def _checkpoint_path(path: object) -> Path:
-    if not isinstance(path, (str, os.PathLike)):
-        raise TypeError(f"path must be a str or os.PathLike, got {type(path).__name__}")
-    path = Path(path)
+    check_instance("path", path, (str, os.PathLike), "a str or os.PathLike")
+    path = Path(cast("str | os.PathLike", path))
     if path.is_dir():
         raise ValueError(f"path {path} is a directory; pass a file name such as {path / 'model.pt'}")
     return path
 
 
 def _check_module(model: object) -> None:
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    check_instance("model", model, nn.Module, "a torch.nn.Module")
 
 
 def _model_config(model: nn.Module) -> dict | None:
@@ -93,12 +93,10 @@ def save_checkpoint(path: str | os.PathLike, model: nn.Module, history: History 
     """
     path = _checkpoint_path(path)
     _check_module(model)
-    if history is not None and not isinstance(history, History):
-        raise TypeError(f"history must be a History or None, got {type(history).__name__}")
+    check_instance("history", history, History, "a History", optional=True)
     terms = None
     if history is not None:
-        if not isinstance(history.terms, dict):
-            raise TypeError(f"history.terms must be a dict, got {type(history.terms).__name__}")
+        check_instance("history.terms", history.terms, dict, "a dict")
         terms = {}
         for key, values in history.terms.items():
             if not (isinstance(key, str) and isinstance(values, list)

@@ -19,13 +19,13 @@ import zlib
 from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple, cast
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from ._checks import check_tensor
+from ._checks import check_instance, check_int, check_number, check_tensor
 
 if TYPE_CHECKING:  # importlib.resources.abc is Python 3.11+
     from importlib.resources.abc import Traversable
@@ -88,23 +88,16 @@ def load_embedded_mnist() -> Dataset:
     return Dataset(images, torch.from_numpy(labels.astype(np.int64)))
 
 
-def _check_seed(seed: object) -> None:
-    if not isinstance(seed, int) or isinstance(seed, bool):
-        raise TypeError(f"seed must be an int, got {type(seed).__name__}")
-
-
 def train_heldout_split(data: Dataset, heldout_fraction: float = 0.2, seed: int = 0) -> Split:
     """A deterministic split: the same ``seed`` gives the same images on every machine."""
-    if not isinstance(data, Dataset):
-        raise TypeError(f"data must be a vae_lib.data.Dataset (images, labels), got {type(data).__name__}")
-    if not isinstance(data.images, Tensor) or not isinstance(data.labels, Tensor):
-        raise TypeError("data.images and data.labels must be torch.Tensors")
+    check_instance("data", data, Dataset, "a vae_lib.data.Dataset (images, labels)")
+    check_instance("data.images", data.images, Tensor, "a torch.Tensor")
+    check_instance("data.labels", data.labels, Tensor, "a torch.Tensor")
     if data.images.dim() == 0 or data.labels.shape[:1] != data.images.shape[:1]:
         raise ValueError(f"data has images of shape {tuple(data.images.shape)} and labels of shape "
                          f"{tuple(data.labels.shape)}: one label per image expected")
-    if not isinstance(heldout_fraction, (int, float)) or isinstance(heldout_fraction, bool):
-        raise TypeError(f"heldout_fraction must be a number, got {type(heldout_fraction).__name__}")
-    _check_seed(seed)
+    check_number("heldout_fraction", heldout_fraction)
+    check_int("seed", seed)
     if not (0 < heldout_fraction < 1):
         raise ValueError(f"heldout_fraction must lie strictly between 0 and 1, got {heldout_fraction!r}")
     n = data.images.shape[0]
@@ -126,7 +119,7 @@ def binarize(images: Tensor, mode: str = "threshold", seed: int | None = None) -
     """
     check_tensor("images", images)
     if seed is not None:
-        _check_seed(seed)
+        check_int("seed", seed)
     if bool(((images < 0) | (images > 1)).any()):
         raise ValueError("images must lie in [0, 1] to be binarised")
     if mode == "threshold":
@@ -151,10 +144,8 @@ def parse_idx(raw: bytes, source: str = "IDX data") -> np.ndarray:
 
     ``source`` (the file's path, say) opens every error message.
     """
-    if not isinstance(raw, (bytes, bytearray)):
-        raise TypeError(f"raw must be bytes, got {type(raw).__name__}")
-    if not isinstance(source, str):
-        raise TypeError(f"source must be a str, got {type(source).__name__}")
+    check_instance("raw", raw, (bytes, bytearray), "bytes")
+    check_instance("source", source, str, "a str")
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0:
         hint = " (it is gzip-compressed: decompress it first)" if raw[:2] == _GZIP_MAGIC else ""
         raise ValueError(f"{source} is not an IDX file: it must start with two zero bytes, "
@@ -244,15 +235,13 @@ def _find_idx(root: Path, name: str) -> Path | None:
 
 
 def _check_path(name: str, value: object) -> Path:
-    if not isinstance(value, (str, os.PathLike)):
-        raise TypeError(f"{name} must be a str or os.PathLike, got {type(value).__name__}")
-    return Path(value)
+    check_instance(name, value, (str, os.PathLike), "a str or os.PathLike")
+    return Path(cast("str | os.PathLike", value))
 
 
 def _check_bool(name: str, value: object) -> bool:
-    if not isinstance(value, bool):
-        raise TypeError(f"{name} must be a bool, got {type(value).__name__}")
-    return value
+    check_instance(name, value, bool, "a bool")
+    return cast(bool, value)
 
 
 def _check_mirrors(mirrors: object) -> tuple[str, ...]:
@@ -299,8 +288,7 @@ def load_mnist(
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
     _check_bool("download", download)
     checksums = MNIST_FILES if checksums is None else checksums
-    if not isinstance(checksums, Mapping):
-        raise TypeError(f"checksums must be a dict of file name -> MD5, got {type(checksums).__name__}")
+    check_instance("checksums", checksums, Mapping, "a dict of file name -> MD5")
     mirrors = _check_mirrors(mirrors)
     if root.exists() and not root.is_dir():
         raise ValueError(f"root {root} is a file, not a folder")
@@ -338,8 +326,7 @@ def load_dataset(name: str = "embedded", root: str | os.PathLike = "data/mnist",
     """The book's entry point: ``"embedded"`` (default, offline) or ``"mnist"`` (full, downloads)."""
     _check_path("root", root)  # checked for "embedded" too: a wrong argument is never ignored
     _check_bool("download", download)
-    if not isinstance(name, str):
-        raise TypeError(f"name must be a str ('embedded' or 'mnist'), got {type(name).__name__}")
+    check_instance("name", name, str, "a str ('embedded' or 'mnist')")
     if name == "embedded":
         return train_heldout_split(load_embedded_mnist())
     if name == "mnist":

@@ -13,7 +13,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from ._checks import check_reduction, check_same, check_tensor, reduce_batch
+from ._checks import check_callable, check_number, check_reduction, check_same, check_tensor, reduce_batch
 
 # --- KL divergence: the definitions -------------------------------------------------
 
@@ -60,12 +60,9 @@ def kl_quadrature(
     A log density may be ``-inf`` (zero density) but never NaN or ``+inf``.
     """
     for name, f in (("log_p", log_p), ("log_q", log_q)):
-        if not callable(f):
-            raise TypeError(f"{name} must be a callable mapping a (N,) grid to log densities, "
-                            f"got {type(f).__name__}")
+        check_callable(name, f, "a callable mapping a (N,) grid to log densities")
     for name, v in (("lower", lower), ("upper", upper)):
-        if not isinstance(v, (int, float)) or isinstance(v, bool):
-            raise TypeError(f"{name} must be a number, got {type(v).__name__}")
+        check_number(name, v)
     if not (math.isfinite(lower) and math.isfinite(upper) and lower < upper):
         raise ValueError(f"lower and upper must be finite with lower < upper, got {lower}, {upper}")
     if not isinstance(n_points, int) or isinstance(n_points, bool) or n_points < 3:

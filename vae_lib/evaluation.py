@@ -14,18 +14,23 @@ from typing import cast
 import torch
 from torch import Tensor
 
-from ._checks import check_choice, check_generator, check_positive_int, check_positive_number, check_tensor
+from ._checks import (
+    check_choice,
+    check_generator,
+    check_instance,
+    check_int,
+    check_positive_int,
+    check_positive_number,
+    check_tensor,
+)
 from .models import VAE, reparameterize
 from .objectives import LIKELIHOODS, ElboTerms, log_likelihood, negative_elbo, normal_log_prob
 
 
 def _check_model_and_data(model: object, x: object, seed: object = 0) -> None:
-    if not isinstance(model, VAE):
-        raise TypeError(f"model must be a vae_lib.VAE, got {type(model).__name__}")
+    check_instance("model", model, VAE, "a vae_lib.VAE")
     check_tensor("x", x)
-    if not isinstance(seed, int) or isinstance(seed, bool):
-        raise TypeError(f"seed must be an int, got {type(seed).__name__}")
-    if not -(2**63) <= seed < 2**64:  # what torch.Generator.manual_seed takes
+    if not -(2**63) <= check_int("seed", seed) < 2**64:  # what torch.Generator.manual_seed takes
         raise ValueError(f"seed must fit in 64 bits, got {seed}")
 
 

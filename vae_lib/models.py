@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from ._checks import check_generator, check_positive_int, check_same, check_tensor
+from ._checks import check_generator, check_instance, check_positive_int, check_same, check_tensor
 from .params import logvar_to_std
 
 
@@ -38,8 +38,7 @@ def _mlp(sizes: list[int]) -> nn.Sequential:
 class _Base(nn.Module):
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
-        if not isinstance(config, ModelConfig):
-            raise TypeError(f"config must be a ModelConfig, got {type(config).__name__}")
+        check_instance("config", config, ModelConfig, "a ModelConfig")
         self.config = config
         c = config
         self.decoder = _mlp([c.latent_dim, c.hidden_dim, c.input_dim])
@@ -71,13 +70,14 @@ class AutoEncoder(_Base):
         c = config
         self.encoder = _mlp([c.input_dim, c.hidden_dim, c.latent_dim])
 
-    def encode(self, x: Tensor) -> Tensor:
-        """x: (B, D) -> z: (B, J)."""
+    def code(self, x: Tensor) -> Tensor:
+        """x: (B, D) -> z: (B, J), the code. (A VAE's ``encode`` returns a distribution's parameters instead,
+        so the auto-encoder's deterministic map has its own name.)"""
         return self.encoder(self._check_input("x", x, self.config.input_dim))
 
     def forward(self, x: Tensor) -> Tensor:
         """x: (B, D) -> reconstruction logits (B, D)."""
-        return self.decoder(self.encode(x))
+        return self.decoder(self.code(x))
 
 
 def reparameterize(mu: Tensor, logvar: Tensor, generator: torch.Generator | None = None) -> Tensor:

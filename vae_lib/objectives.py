@@ -281,9 +281,9 @@ def source_eq8_loss(x: Tensor, y: Tensor, mu: Tensor, logvar: Tensor, reduction:
     return ElboTerms(*(reduce_batch(t, reduction) for t in (rec + beta * kl, rec, kl)))
 
 
-def source_eq8_equivalent_variance(n_pixels: int) -> float:
-    """Decoder variance s^2 for which Eq. (8) is the exact negative ELBO (up to a constant): ``n/2``."""
-    return check_positive_int("n_pixels", n_pixels) / 2
+def source_eq8_equivalent_variance(D: int) -> float:
+    """Decoder variance s^2 for which Eq. (8) is the exact negative ELBO (up to a constant): ``D/2``."""
+    return check_positive_int("D", D) / 2
 
 
 __all__ = [

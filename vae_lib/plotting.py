@@ -6,7 +6,7 @@ import torch
 from matplotlib.axes import Axes
 from torch import Tensor
 
-from ._checks import check_positive_int, check_tensor
+from ._checks import check_instance, check_positive_int, check_tensor
 from .training import History
 
 
@@ -68,8 +68,7 @@ def latent_scatter(z: Tensor, labels: Tensor, ax: Axes | None = None, title: str
 def loss_curves(history: History, keys: list[str] | None = None, ax: Axes | None = None,
                 ylabel: str = "nats per image") -> Axes:
     """Plot per-epoch curves of the history's terms (all of them by default)."""
-    if not isinstance(history, History):
-        raise TypeError(f"history must be a vae_lib.training.History, got {type(history).__name__}")
+    check_instance("history", history, History, "a vae_lib.training.History")
     missing = [k for k in keys or () if k not in history.terms]
     if missing:
         raise ValueError(f"keys {missing} are not in the history, which holds {history.keys()}")

@@ -9,15 +9,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ._checks import check_choice
+from ._checks import check_choice, check_int
 
 # --- Reproducibility and hardware -----------------------------------------------------
 
 
 def seed_everything(seed: int) -> torch.Generator:
     """Seed Python, NumPy and torch (all devices); returns a CPU generator with the same seed."""
-    if not isinstance(seed, int):
-        raise TypeError(f"seed must be an int, got {type(seed).__name__}")
+    check_int("seed", seed)  # a bool is refused too, as everywhere else a seed is taken
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)  # also seeds CUDA and MPS
@@ -92,6 +91,11 @@ def _free_cores() -> int:
             busy = os.getloadavg()[0]
         except (AttributeError, OSError):  # no load average (Windows): assume the machine is shared
             return max(1, cores // 2)
+    return cores_left(cores, busy)
+
+
+def cores_left(cores: int, busy: float) -> int:
+    """The rounding rule of the thread policy: ``cores`` less ``busy`` of them, to the nearest core, in [1, cores]."""
     return max(1, min(cores, int(cores - busy + 0.5)))
 
 

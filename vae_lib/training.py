@@ -96,8 +96,8 @@ def ae_objective() -> Objective:
 
 def _terms(objective: Callable, model: nn.Module, x: Tensor) -> ElboTerms:
     terms = objective(model, x)
-    if not isinstance(terms, ElboTerms):  # one type everywhere: a dict's keys could silently differ
-        raise TypeError(f"objective must return vae_lib.objectives.ElboTerms, got {type(terms).__name__}")
+    # one type everywhere: a dict's keys could silently differ
+    check_instance("objective(model, x)", terms, ElboTerms, "a vae_lib.objectives.ElboTerms")
     return terms
 
 
@@ -142,8 +142,7 @@ class Schedule:
     at: Callable[[int], Callable]
 
     def __post_init__(self) -> None:
-        if not callable(self.at):
-            raise TypeError(f"at must be a callable epoch -> objective, got {type(self.at).__name__}")
+        check_callable("at", self.at, "a callable epoch -> objective")
 
 
 @dataclass
@@ -210,10 +209,8 @@ def _default_optimizer(model: nn.Module, lr: float) -> torch.optim.Optimizer:
 def evaluate(model: nn.Module, objective: Objective | Callable[[nn.Module, Tensor], ElboTerms], x: Tensor,
              batch_size: int = 1000) -> ElboTerms:
     """Mean of every term over ``x`` (per example), in eval mode, without gradients: ElboTerms of floats."""
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    if not callable(objective):
-        raise TypeError(f"objective must be a callable (model, x) -> ElboTerms, got {type(objective).__name__}")
+    check_instance("model", model, nn.Module, "a torch.nn.Module")
+    check_callable("objective", objective, "a callable (model, x) -> ElboTerms")
     check_tensor("x", x)  # also refuses an empty x, whose mean would divide by zero
     check_positive_int("batch_size", batch_size)
     _check_data(objective, "x", x)  # once, where the data enter; not again in every batch
@@ -257,9 +254,8 @@ def _check_fit_arguments(model, objective, x_train, epochs, batch_size, lr, seed
 
 def _objective_of_epoch(objective_at: Callable[[int], Callable], epoch: int) -> Callable:
     objective = objective_at(epoch)
-    if not callable(objective):
-        raise TypeError(f"objective: the schedule's objective for epoch {epoch} must be a callable "
-                        f"(model, x) -> ElboTerms, got {type(objective).__name__}")
+    check_callable(f"objective: the schedule's objective for epoch {epoch}", objective,
+                   "a callable (model, x) -> ElboTerms")
     return objective
 
 

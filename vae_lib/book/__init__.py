@@ -15,10 +15,12 @@ from __future__ import annotations
 import base64
 import copy
 import io
+import json
 import math
 import numbers
 import os
 import sys
+from pathlib import Path
 from typing import cast
 
 import matplotlib
@@ -26,6 +28,7 @@ import torch
 
 from ..runtime import choose_device, seed_everything, set_threads
 from . import live as live  # the explorers: vae_lib.book.live.LiveExplorer, computed in the page
+from . import noise as noise  # the seeded noise the page and the chapters share
 
 REPOSITORY_URL = "https://github.com/variational-book/vi-book"  # must match _config.yml (a test checks)
 GLUE_PREFIX = "application/papermill.record/"  # myst-nb's prefix for glued values that are not displayed
@@ -49,8 +52,11 @@ def _fail(message: str) -> None:
     print(f"CLAIM FAILS: {message}", file=sys.stderr)
 
 
-def setup(seed: int = 0, device: str = "auto") -> torch.device:
-    """Seed everything, apply the thread policy, pick the device, and set figure defaults."""
+def setup(seed: int = 0, device: str = "auto", chapter: str | None = None) -> torch.device:
+    """Seed everything, apply the thread policy, pick the device, and set figure defaults.
+    ``chapter`` names the chapter's file of claims (:func:`use_claims`)."""
+    if chapter is not None:
+        use_claims(chapter)
     seed_everything(seed)
     set_threads()
     # figure.dpi sets the size a figure takes on the page (80 pixels per inch, as ever); the pixels are
@@ -184,35 +190,66 @@ def _real(name: str, value) -> float:
     return float(value)
 
 
-def claim(name: str, value, *, within: tuple[float, float], tol: float, digits: int | None = None):
-    """Glue a learned or sampled number, with the range the prose promises and a drift tolerance.
+CLAIMS = Path(__file__).resolve().parent.parent / "_data" / "claims"  # <chapter>.json, written by make portability
+_claims: dict = {"source": None, "ranges": {}}  # the ranges claim() checks: set by setup(chapter=...) or use_claims
 
-    ``within=(lo, hi)`` is the stated expectation: it must hold for every seed, CPU,
-    thread count and device, and is checked now, when the cell runs, so a build or a
-    reader's run fails with :class:`ClaimError` where the prose would be wrong.
-    ``tol`` is how far the number may move from the value stored in the notebook before
-    the tests (nbval, through the root ``conftest.py``) call it drift: it covers what
-    other CPU kernels and thread counts do to the same seed. Both are measured
-    (``make portability``; the table in CONTRIBUTING.md). Returns the rounded value.
+
+def _range_entry(where: str, entry) -> tuple[float, float, float]:
+    if not isinstance(entry, dict) or "within" not in entry or "tol" not in entry:
+        raise ValueError(f"{where} must be a mapping with 'within' and 'tol', got {entry!r}")
+    within, tol = entry["within"], _real(f"{where}: tol", entry["tol"])
+    if not isinstance(within, (tuple, list)) or len(within) != 2:
+        raise ValueError(f"{where}: within must be a pair [lo, hi], got {within!r}")
+    lo, hi = _real(f"{where}: within[0]", within[0]), _real(f"{where}: within[1]", within[1])
+    if lo > hi or tol < 0:
+        raise ValueError(f"{where} must have lo <= hi and tol >= 0, got within={within!r}, tol={tol}")
+    return lo, hi, tol
+
+
+def use_claims(chapter) -> None:
+    """Take the ranges that :func:`claim` checks from a chapter's file, ``vae_lib/_data/claims/<chapter>.json``
+    (``chapter`` a name such as ``"01_autoencoder"``), or from a mapping ``{name: {"within": [lo, hi], "tol": t}}``.
+    The files are the one place a range is stated: ``make portability`` measures and writes them."""
+    if isinstance(chapter, dict):
+        source, ranges = "the mapping given to use_claims", chapter
+    elif isinstance(chapter, str) and chapter:
+        path = CLAIMS / f"{chapter}.json"  # none for a chapter of exact results: then it has no claims
+        source = f"vae_lib/_data/claims/{path.name}"
+        ranges = json.loads(path.read_text())["claims"] if path.is_file() else {}
+    else:
+        raise TypeError(f"chapter must be a chapter name (str) or a mapping of ranges, got {chapter!r}")
+    checked = {name: _range_entry(f"{source}: claim {name!r}", entry) for name, entry in ranges.items()}
+    _claims.update(source=source, ranges=checked)
+
+
+def claim(name: str, value, digits: int | None = None):
+    """Glue a learned or sampled number, checked against the range the prose promises.
+
+    The range and the drift tolerance live in the chapter's file of claims (:func:`use_claims`), with
+    the spread they were measured from. ``within=(lo, hi)`` must hold for every seed, CPU, thread
+    count and device, and is checked now, when the cell runs, so a build or a reader's run fails
+    with :class:`ClaimError` where the prose would be wrong. ``tol`` is how far the number may move
+    from the value stored in the notebook before the tests (nbval, through the root ``conftest.py``)
+    call it drift. Returns the rounded value.
     """
     if not isinstance(name, str) or not name:
         raise TypeError(f"name must be a non-empty str, got {name!r}")
     raw = _real("value", value)
-    tol = _real("tol", tol)
-    if tol < 0:
-        raise ValueError(f"tol must be >= 0, got {tol}")
-    if not isinstance(within, (tuple, list)) or len(within) != 2:
-        raise TypeError(f"within must be a pair (lo, hi), got {within!r}")
-    lo, hi = _real("within[0]", within[0]), _real("within[1]", within[1])
-    if lo > hi:
-        raise ValueError(f"within must have lo <= hi, got {within!r}")
-    inside = lo <= raw <= hi
-    if not inside:
-        _fail(f"claim {name!r}: this run gives {raw:.6g}, outside the range [{lo:g}, {hi:g}] that the prose relies on")
     shown = _rounded(raw, digits)
     if isinstance(value, int) or (isinstance(value, torch.Tensor) and not value.is_floating_point()):
         shown = int(raw)
-    _display(name, shown, {"vae_book": {"claim": {"value": raw, "tol": tol, "within": [lo, hi], "inside": inside}}})
+    if name in _claims["ranges"]:
+        lo, hi, tol = _claims["ranges"][name]
+        inside = lo <= raw <= hi
+        if not inside:
+            _fail(f"claim {name!r}: this run gives {raw:.6g}, outside the range [{lo:g}, {hi:g}] that the prose "
+                  "relies on")
+        record = {"value": raw, "tol": tol, "within": [lo, hi], "inside": inside, "digits": digits}
+    else:  # measured by make portability (report mode), which then writes its range
+        where = _claims["source"] or "no file of claims (setup(chapter=...) names one)"
+        _fail(f"claim {name!r} has no range in {where}: measure one with scripts/portability.py --write-claims")
+        record = {"value": raw, "tol": None, "within": None, "inside": False, "digits": digits}
+    _display(name, shown, {"vae_book": {"claim": record}})
     return shown
 
 
@@ -253,11 +290,11 @@ def reconcile_claims(test: list, ref: list) -> tuple[list, list[str]]:
             out.append(o)
             continue
         was = cast(dict, _claim_of(stored[name]))["value"]  # stored holds only outputs with a claim
-        if abs(c["value"] - was) <= c["tol"]:
+        if abs(c["value"] - was) <= (c["tol"] or 0):  # a claim without a range (report mode) compares exactly
             out.append(copy.deepcopy(stored[name]))
         else:
             out.append(o)
             problems.append(f"claim {name!r} drifted: this run gives {c['value']:.6g}, the stored output "
                             f"{was:.6g}; they differ by {abs(c['value'] - was):.3g}, more than its tolerance "
-                            f"{c['tol']:g}")
+                            f"{c['tol'] or 0:g}")
     return out, problems

@@ -298,7 +298,7 @@
     }
     var rings = [1, 2].map(function () { return el("path", {fill: "none", stroke: "#000", "stroke-width": 1.2}, ax.back); });
     legend(ax.front, 300, 46, [{color: "grey", dash: "4 3", label: "p(z) = N(0, I)"}, {color: "#000", label: "q_{\u03c6}(z | x)"}]);
-    root.vaeEps = eps;
+    root.vaeDebug.eps = eps;
     return function (v) {
       var mu = [v.mu_1, d.mu_2], lv = [v.logvar_1, v.logvar_2], sd = [Math.exp(0.5 * lv[0]), Math.exp(0.5 * lv[1])];
       for (var i = 0; i < d.n; i++) {
@@ -317,7 +317,7 @@
 
   /* Chapter 4: a diagonal q against the exact posterior of the linear-Gaussian model; the ELBO is
      log p(x) - KL(q || p(z|x)) (eq. evidence-decomposition), both parts in closed form. */
-  KINDS["elbo-gap"] = function (root, spec) {
+  KINDS["evidence-decomposition"] = function (root, spec) {
     var d = spec.data, svg = figure(root, spec, 560, 340);
     var m = d.post_mean, S = d.post_cov, half = d.window * Math.sqrt(Math.max(S[0], S[2]));
     var ax = new Axes(svg, {x: 56, y: 34, w: 290, h: 250}, {xlim: [m[0] - half, m[0] + half], ylim: [m[1] - half, m[1] + half],
@@ -334,7 +334,7 @@
                                    {color: "#d62728", width: 6, label: "D_{KL}(q \u2016 p(z | x))"}]);
     return function (v) {
       var qm = [d.mu[0] + v.shift, d.mu[1]];
-      var qS = [Math.exp(d.logvar[0] + v.log_scale), 0, Math.exp(d.logvar[1] + v.log_scale)];
+      var qS = [Math.exp(d.logvar[0] + v.logvar_shift), 0, Math.exp(d.logvar[1] + v.logvar_shift)];
       var kl = F.klGaussians2(qm, qS, m, S), elbo = d.log_px - kl;
       ax.clear();
       d.q_levels.forEach(function (r) { ax.ellipse(qm, qS, r, {stroke: "#d62728", "stroke-width": 1}); });
@@ -362,10 +362,10 @@
                               {color: "#b3b3b3", marker: true, label: "collapsed"}, {color: "#d62728", label: "s^{2}"}]);
     var sub = text(ax.front, ax.box.x + ax.box.w / 2, 22, "", {size: 10});
     return function (v) {
-      for (var i = 0; i < n; i++) dots[i].setAttribute("fill", d.eigenvalues[i] > v.s2 ? "#1f77b4" : "#b3b3b3");
-      line.setAttribute("y1", ax.sy(v.s2)); line.setAttribute("y2", ax.sy(v.s2));
-      var above = F.countAbove(d.eigenvalues, v.s2), used = Math.min(above, d.latent_dim);
-      setText(sub, "s^{2} = " + fmtValue(v.s2) + ": " + above + " eigen-directions above s^{2};");
+      for (var i = 0; i < n; i++) dots[i].setAttribute("fill", d.eigenvalues[i] > v.variance ? "#1f77b4" : "#b3b3b3");
+      line.setAttribute("y1", ax.sy(v.variance)); line.setAttribute("y2", ax.sy(v.variance));
+      var above = F.countAbove(d.eigenvalues, v.variance), used = Math.min(above, d.latent_dim);
+      setText(sub, "s^{2} = " + fmtValue(v.variance) + ": " + above + " eigen-directions above s^{2};");
       setText(ax.title, "a VAE with J = " + d.latent_dim + " units can use at most " + used);
       return {above: above, usable: used};
     };
@@ -402,7 +402,7 @@
         var a = -d.grid_limit + 2 * d.grid_limit * c / (n - 1), b = d.grid_limit - 2 * d.grid_limit * r / (n - 1);
         greyPixels(ctx, mlp.forward(code(a, b)), side, c * cell, r * cell);
       }
-      root.dataset.gridReady = "1";
+      root.vaeDebug.gridReady = true;
     }
     setTimeout(drawGrid, 0);
     var state = {};
@@ -426,7 +426,7 @@
         var u = pt.matrixTransform(svg.getScreenCTM().inverse()), ab = toAB(u.x, u.y);
         if (!ab) return;
         ev.preventDefault();
-        root.vaeSet({a: Math.max(-lim, Math.min(lim, ab[0])), b: Math.max(-lim, Math.min(lim, ab[1]))});
+        root.vaeDebug.set({a: Math.max(-lim, Math.min(lim, ab[0])), b: Math.max(-lim, Math.min(lim, ab[1]))});
       };
     }
     var onPlane = pointer(function (x, y) {
@@ -439,8 +439,8 @@
     });
     ["pointermove", "pointerdown"].forEach(function (t) { svg.addEventListener(t, function (ev) { onPlane(ev); onGrid(ev); }); });
     svg.style.touchAction = "pinch-zoom";
-    root.vaeDecode = function (z) { return Array.from(mlp.forward(z)); };
-    root.vaeCode = code;
+    root.vaeDebug.decode = function (z) { return Array.from(mlp.forward(z)); };
+    root.vaeDebug.code = code;
     return update;
   }
 
@@ -509,7 +509,13 @@
     var learned = root.querySelector("script.vae-explorer-learned");
     if (learned) spec.learned = JSON.parse(learned.textContent);
     var make = KINDS[spec.kind];
-    if (!make) { root.querySelector(".vae-explorer-figure").textContent = "unknown explorer kind " + spec.kind; return; }
+    /* The one object through which the page's own code (the pointer on a map) and the browser test reach a
+       mounted explorer: set(values) redraws at exact slider values; state, values and ms are what the last
+       redraw computed, from what, in how long; renders counts redraws; loaded resolves once it is drawn
+       (ready), or error says why not. A kind adds what it alone has (eps, code, decode, gridReady). */
+    var debug = root.vaeDebug = {ready: false, error: null, renders: 0, state: null, values: null, ms: null,
+                                 set: null, loaded: null};
+    if (!make) { debug.error = "unknown explorer kind " + spec.kind; root.querySelector(".vae-explorer-figure").textContent = debug.error; return; }
     root.dataset.ready = "1";
     var values = {}, inputs = {};
     var controls = root.querySelector(".vae-explorer-controls");
@@ -563,10 +569,10 @@
     function render() {
       if (!update) return;
       var t0 = performance.now();
-      root.vaeState = update(values);
-      root.vaeValues = Object.assign({}, values);
-      root.vaeMs = performance.now() - t0;
-      root.dataset.renders = String(+(root.dataset.renders || 0) + 1);
+      debug.state = update(values);
+      debug.values = Object.assign({}, values);
+      debug.ms = performance.now() - t0;
+      debug.renders += 1;
     }
     Object.keys(inputs).forEach(function (key) {
       var I = inputs[key];
@@ -578,32 +584,32 @@
       show(key);
     });
     /* set some sliders to exact values (the pointer on a map, and the browser test) and redraw */
-    root.vaeSet = function (v) {
+    debug.set = function (v) {
       Object.keys(v).forEach(function (key) {
         var I = inputs[key];
         values[key] = snap(I, v[key]); I.input.value = I.to(values[key]); show(key);
       });
       render();
-      return root.vaeState;
+      return debug.state;
     };
     // a kind returns its update function, or a Promise of it when it must load something first
-    root.vaeLoaded = Promise.resolve(make(root, spec)).then(function (u) {
+    debug.loaded = Promise.resolve(make(root, spec)).then(function (u) {
       update = u;
       Object.keys(inputs).forEach(function (key) { values[key] = read(key); show(key); });
       render();
-      root.dataset.loaded = "1";
-    }).catch(function (e) { root.dataset.error = String(e); throw e; });
+      debug.ready = true;
+    }).catch(function (e) { debug.error = String(e); throw e; });
   }
 
   function mountAll() {
     var found = document.querySelectorAll("div.vae-explorer");
     for (var i = 0; i < found.length; i++) {
-      try { mount(found[i]); } catch (e) { found[i].dataset.error = String(e); throw e; }
+      try { mount(found[i]); } catch (e) { found[i].vaeDebug = Object.assign(found[i].vaeDebug || {}, {error: String(e)}); throw e; }
     }
-    return Promise.all(Array.prototype.map.call(found, function (root) { return root.vaeLoaded; }));
+    return Promise.all(Array.prototype.map.call(found, function (root) { return root.vaeDebug && root.vaeDebug.loaded; }));
   }
 
-  window.VAEExplorers = {mountAll: mountAll, formulas: F, seededNormal: seededNormal, MLP: MLP, kinds: KINDS, version: 1};
+  window.VAEExplorers = {mountAll: mountAll, formulas: F, seededNormal: seededNormal, MLP: MLP, kinds: KINDS, version: 2};
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", mountAll);
   else mountAll();
 })();

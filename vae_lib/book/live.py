@@ -9,7 +9,7 @@ nothing fetched from elsewhere.
 What the page computes is what the chapter computes: the formulas in
 ``explorers.js`` are the closed forms of :mod:`vae_lib.objectives` and the
 chapters (the browser test compares them to 1e-6), the sample cloud's noise comes
-from :func:`seeded_normal`, mirrored bit for bit in JavaScript, and a trained
+from :func:`vae_lib.book.noise.seeded_normal`, mirrored bit for bit in JavaScript, and a trained
 decoder travels as :func:`export_mlp` writes it (per-row int8 weights), with
 :func:`exported_forward` its reference in Python.
 """
@@ -20,6 +20,7 @@ import html
 import json
 import math
 import re
+import sys
 import zlib
 from dataclasses import dataclass
 from functools import lru_cache
@@ -29,10 +30,11 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from .._checks import check_finite_number, check_instance, check_positive_int, check_positive_number
+from .._checks import check_finite_number, check_instance, check_positive_number
+from . import kinds
 
 SCRIPT = Path(__file__).with_name("explorers.js")
-KINDS = ("kl-gaussians", "reparameterised-cloud", "elbo-gap", "decoder-variance", "latent-plane", "beta-sweep")
+KINDS = tuple(kinds.KINDS)  # the registry (vae_lib.book.kinds) ties each to its builder, its JS and its reference
 ACTIVATIONS = {nn.ReLU: "relu", nn.Sigmoid: "sigmoid"}
 
 
@@ -150,6 +152,10 @@ def script() -> str:
     return "\n".join(lines) + "\n"
 
 
+_SHIPPED: set[bool] = set()  # non-empty once an output of this process carried the whole script
+# a later output: the first output's script mounts every explorer already in the page, this mounts one added after it
+_MOUNT = "if (window.VAEExplorers) window.VAEExplorers.mountAll();\n"
+
 _STYLE = """<style>
 .vae-explorer{margin:0.5em 0 1em;font-family:sans-serif;font-size:0.9em;max-width:640px}
 .vae-explorer .vae-slider{display:grid;grid-template-columns:minmax(5em,13em) minmax(8em,1fr) 4.5em;gap:0 0.8em;
@@ -201,7 +207,9 @@ class LiveExplorer:
         return {"kind": self.kind, "sliders": [s.spec() for s in self.sliders], "data": self.data,
                 "description": self.description}
 
-    def html(self) -> str:
+    def html(self, standalone: bool | None = None) -> str:
+        """The output's HTML. ``standalone=True`` always carries the whole script, ``False`` never; by
+        default only the first output of a process does (and every output in Colab): see :meth:`_script`."""
         learned = ("" if self.learned is None else
                    f'<script type="application/json" class="vae-explorer-learned">{_json(self.learned)}</script>')
         return (f'<div class="vae-explorer" id="explorer-{self.name}" data-kind="{self.kind}">{_STYLE}'
@@ -213,45 +221,24 @@ class LiveExplorer:
                 f'in JupyterLab or Notebook 7, trust the notebook (command palette: Trust Notebook), or run the '
                 f'chapter from the top (Run \u25b8 Run All Cells), since this cell needs the cells above it.</p></div>'
                 f'<script type="application/json" class="vae-explorer-spec">{_json(self.spec())}</script>{learned}'
-                f"<script>\n{script()}</script></div>")
+                f"<script>\n{self._script(standalone)}</script></div>")
+
+    @staticmethod
+    def _script(standalone: bool | None) -> str:
+        """The whole script in the first output of a process, and in every output in Colab (its outputs are
+        isolated frames); elsewhere a later output shares one page with the first (Jupyter, the site), and
+        only asks the script the first defined to mount it."""
+        if standalone is None:
+            standalone = not _SHIPPED or "google.colab" in sys.modules
+        if standalone:
+            _SHIPPED.add(True)
+        return script() if standalone else _MOUNT
 
     def _repr_html_(self) -> str:
         return self.html()
 
     def __repr__(self) -> str:
         return f"LiveExplorer({self.name!r}, {self.kind!r}: sliders {', '.join(s.key for s in self.sliders)})"
-
-
-# --- Seeded noise, the same in Python and in the page ---------------------------------------------------
-
-
-def seeded_uniform(n: int, seed: int) -> np.ndarray:
-    """n draws in [0, 1) from mulberry32(seed), exactly as ``explorers.js`` makes them (float64)."""
-    check_positive_int("n", n)
-    if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2**32:
-        raise ValueError(f"seed must be an integer in [0, 2**32), got {seed!r}")
-    mask, a, out = 0xFFFFFFFF, seed, np.empty(n)
-
-    def imul(x: int, y: int) -> int:  # Math.imul: the low 32 bits of the product
-        return (x * y) & mask
-
-    for i in range(n):
-        a = (a + 0x6D2B79F5) & mask
-        t = imul(a ^ (a >> 15), a | 1)
-        t ^= (t + imul(t ^ (t >> 7), t | 61)) & mask
-        out[i] = (t ^ (t >> 14)) / 4294967296
-    return out
-
-
-def seeded_normal(n: int, dim: int, seed: int) -> Tensor:
-    """(n, dim) standard normals, float64: Box-Muller on :func:`seeded_uniform`, as the page draws them."""
-    check_positive_int("n", n)
-    check_positive_int("dim", dim)
-    total = n * dim
-    u = seeded_uniform(total + total % 2, seed).reshape(-1, 2)
-    radius, angle = np.sqrt(-2 * np.log(1 - u[:, 0])), 2 * math.pi * u[:, 1]
-    z = np.stack([radius * np.cos(angle), radius * np.sin(angle)], 1).reshape(-1)[:total]
-    return torch.from_numpy(z.reshape(n, dim).copy())
 
 
 # --- A trained decoder, exported for the page ----------------------------------------------------------
@@ -345,5 +332,4 @@ def exported_size(exported: dict) -> int:
     return sum(layer["in"] * layer["out"] + 8 * layer["out"] for layer in exported["layers"])
 
 
-__all__ = ["KINDS", "MAX_PIXEL_ERROR", "MEAN_PIXEL_ERROR", "decade_ticks", "LiveExplorer", "Slider", "export_mlp", "exported_forward", "exported_size", "script",
-           "seeded_normal", "seeded_uniform"]
+__all__ = ["KINDS", "MAX_PIXEL_ERROR", "MEAN_PIXEL_ERROR", "decade_ticks", "LiveExplorer", "Slider", "export_mlp", "exported_forward", "exported_size", "script"]

@@ -17,6 +17,7 @@ from ..book.live import LiveExplorer, Slider
 from .linear_gaussian import (
     LinearGaussian,
     diag_cov,
+    gaussian_kl,
     gaussian_log_density,
     gaussian_negative_entropy,
     standard_normal_cross_term,
@@ -100,9 +101,9 @@ def rewrite_chain_contributions(model: LinearGaussian, x: Tensor, mean: Tensor, 
 
 
 
-def gap_explorer(model: LinearGaussian, x: Tensor, mu: Tensor, logvar: Tensor, window: float = 3.5,
-                 shift_range: float = 0.6, scale_range: float = 1.5) -> LiveExplorer:
-    """Chapter 4's explorer: a diagonal q = N(mu + (shift, 0), diag exp(logvar + log_scale)) (J = 2)
+def evidence_explorer(model: LinearGaussian, x: Tensor, mu: Tensor, logvar: Tensor, window: float = 3.5,
+                 shift_range: float = 0.6, logvar_range: float = 1.5) -> LiveExplorer:
+    """Chapter 4's explorer: a diagonal q = N(mu + (shift, 0), diag exp(logvar + logvar_shift)) (J = 2)
     against the exact posterior, and -log p(x) and KL(q || p(z|x)) stacked into -ELBO.
 
     The page computes the ELBO as ``log p(x) - KL(q || p(z|x))`` (eq. evidence-decomposition), the KL
@@ -117,27 +118,38 @@ def gap_explorer(model: LinearGaussian, x: Tensor, mu: Tensor, logvar: Tensor, w
     if mu.shape != (2,) or logvar.shape != (2,):
         raise ValueError(f"mu and logvar must have shape (2,): the explorer draws a plane, so it needs J = 2 latent "
                          f"units, got {tuple(mu.shape)} and {tuple(logvar.shape)}")
-    for name, v in (("window", window), ("shift_range", shift_range), ("scale_range", scale_range)):
+    for name, v in (("window", window), ("shift_range", shift_range), ("logvar_range", logvar_range)):
         if check_finite_number(name, v) <= 0:
             raise ValueError(f"{name} must be > 0, got {v}")
     post_mean, post_cov = model.posterior(x)
     log_px = model.log_evidence(x).item()
-    # the bar's scale: the worst q of the sliders' box (the KL is convex in the shift and in log_scale)
+    # the bar's scale: the worst q of the sliders' box (the KL is convex in both shifts)
     worst = max(-model.elbo(x, mu + torch.tensor([a, 0.0], dtype=mu.dtype, device=mu.device), diag_cov(logvar + c)).item()
-                for a in (-shift_range, shift_range) for c in (-scale_range, scale_range))
+                for a in (-shift_range, shift_range) for c in (-logvar_range, logvar_range))
     exact = lambda t: [float(f"{v:.12g}") for v in t.reshape(-1).tolist()]  # noqa: E731  float64 to 12 digits
     data = {"post_mean": exact(post_mean), "post_cov": exact(post_cov.reshape(-1)[[0, 1, 3]]),
             "log_px": float(f"{log_px:.12g}"), "mu": exact(mu), "logvar": exact(logvar), "window": window,
             "levels": [2.5, 2.0, 1.5, 1.0, 0.5], "q_levels": [0.5, 1.0, 1.5, 2.0],
             "y_max": float(f"{1.05 * max(worst, -log_px + 12):.4g}")}
     sliders = [Slider("shift", "shift of μ₁", -shift_range, shift_range, 0.0, ticks=(-shift_range, 0.0, shift_range)),
-               Slider("log_scale", "change of v = log σ²", -scale_range, scale_range, 0.0,
-                      ticks=(-scale_range, 0.0, scale_range))]
-    return LiveExplorer("elbo-gap", "elbo-gap", sliders, data,
+               Slider("logvar_shift", "change of v = log σ²", -logvar_range, logvar_range, 0.0,
+                      ticks=(-logvar_range, 0.0, logvar_range))]
+    return LiveExplorer("evidence-decomposition", "evidence-decomposition", sliders, data,
                         description="Left: the exact posterior p(z | x) as filled contours and the diagonal q as red "
                                     "contours. Right: a bar of -log p(x) with KL(q || p(z | x)) stacked on top, "
                                     "their sum being minus the ELBO.")
 
 
+
+def evidence_state(data: dict, learned: dict | None, values: dict) -> dict:
+    """What :func:`evidence_explorer`'s page computes at slider ``values``: KL(q || p(z|x)) between two Gaussians
+    in closed form, and the ELBO as log p(x) minus it (eq. evidence-decomposition)."""
+    t = lambda *v: torch.tensor(v, dtype=torch.float64)  # noqa: E731
+    s11, s12, s22 = data["post_cov"]
+    q_mu = t(data["mu"][0] + values["shift"], data["mu"][1])
+    q_cov = diag_cov(t(*data["logvar"]) + values["logvar_shift"])
+    kl = gaussian_kl(q_mu, q_cov, t(*data["post_mean"]), t(s11, s12, s12, s22).reshape(2, 2)).item()
+    return {"kl": kl, "elbo": data["log_px"] - kl}
+
 __all__ = [
-    "gap_explorer", "REWRITE_LINES", "rewrite_chain_closed_form", "rewrite_chain_contributions"]
+    "evidence_explorer", "evidence_state", "REWRITE_LINES", "rewrite_chain_closed_form", "rewrite_chain_contributions"]

@@ -126,5 +126,10 @@ def beta_explorer(data: ExplorerData, marks: dict[float, str]) -> LiveExplorer:
                     "of them, and its decoded samples from the prior.")
 
 
-__all__ = ["CHECKS", "COMMITTED", "IMAGES", "N_EXPLORER", "ExplorerData", "beta_explorer", "beta_explorer_data",
-           "load_checks", "load_committed"]
+def beta_state(data: dict, learned: dict | None, values: dict) -> dict:
+    """What :func:`beta_explorer`'s page shows at ``values["beta"]``: the trained model of nearest log beta."""
+    i = min(range(len(data["beta"])), key=lambda k: abs(math.log(data["beta"][k]) - math.log(values["beta"])))
+    return {"index": i, "rate": data["rate"][i], "distortion": data["distortion"][i]}
+
+
+__all__ = ["beta_explorer", "beta_explorer_data", "beta_state", "CHECKS", "COMMITTED", "ExplorerData", "IMAGES", "load_checks", "load_committed", "N_EXPLORER"]

@@ -21,7 +21,14 @@ from torch import Tensor
 
 from .._checks import check_finite_number, check_range, check_tensor
 from ..book.live import LiveExplorer, Slider
-from ..objectives import LOG_2PI, MCEstimate, kl_diag_gaussian_to_standard_normal, mc_estimate, normal_log_prob
+from ..objectives import (
+    LOG_2PI,
+    MCEstimate,
+    kl_diag_gaussian_to_standard_normal,
+    kl_diag_gaussians,
+    mc_estimate,
+    normal_log_prob,
+)
 
 # --- Densities and the two terms of the closed form ------------------------------------
 
@@ -151,13 +158,12 @@ def kl_per_unit_contour(ax: Axes | None = None, **grid_kwargs) -> Axes:
     return ax
 
 
-__all__ = [
-    "MCEstimate",
-    "gaussian_cross_entropy_term",
-    "gaussian_entropy_term",
-    "kl_explorer",
-    "kl_per_unit_contour",
-    "kl_per_unit_grid",
-    "mc_estimate",
-    "normal_log_prob",
-]
+def kl_explorer_state(data: dict, learned: dict | None, values: dict) -> dict:
+    """What :func:`kl_explorer`'s page computes at slider ``values``: both directions of eq. kl-two-gaussians,
+    from vae_lib's one copy of the formula (the registry, vae_lib.book.kinds, points the browser test here)."""
+    t = lambda *v: torch.tensor(v, dtype=torch.float64)  # noqa: E731
+    q, p = (t(values["mu_q"]), t(values["logvar_q"])), (t(data["mu_p"]), t(data["logvar_p"]))
+    return {"kl_qp": kl_diag_gaussians(*q, *p).item(), "kl_pq": kl_diag_gaussians(*p, *q).item()}
+
+
+__all__ = ["gaussian_cross_entropy_term", "gaussian_entropy_term", "kl_explorer", "kl_explorer_state", "kl_per_unit_contour", "kl_per_unit_grid", "mc_estimate", "MCEstimate", "normal_log_prob"]

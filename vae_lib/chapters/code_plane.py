@@ -118,4 +118,14 @@ def exported_plane_codes(explorer: LiveExplorer, a: Tensor, b: Tensor) -> Tensor
     return mean + a.double()[:, None] * axes[0] + b.double()[:, None] * axes[1]
 
 
-__all__ = ["CodePlane", "exported_decoder_error", "exported_plane_codes", "plane_explorer", "principal_plane"]
+def plane_state(data: dict, learned: dict | None, values: dict) -> dict:
+    """What :func:`plane_explorer`'s page decodes at plane coordinates ``values["a"], values["b"]``: the pixel
+    means of the exported decoder (:func:`vae_lib.book.live.exported_forward`), from the weights the page holds."""
+    if not learned or "decoder" not in learned:
+        raise ValueError("learned must hold the exported decoder, its plane's mean and axes")
+    mean, axes = (torch.tensor(learned[k], dtype=torch.float64) for k in ("mean", "axes"))
+    z = mean + values["a"] * axes[0] + values["b"] * axes[1]
+    return {"pixels": live.exported_forward(learned["decoder"], z[None])[0].tolist()}
+
+
+__all__ = ["CodePlane", "exported_decoder_error", "exported_plane_codes", "plane_explorer", "plane_state", "principal_plane"]

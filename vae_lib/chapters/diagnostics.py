@@ -9,7 +9,7 @@ Three groups of tools:
 * **What source Eq. (8) is.** :func:`mse_as_gaussian_nll` turns a per-pixel mean squared
   error into the Gaussian negative log-likelihood it stands for; :func:`source_eq8_offset`
   is the constant between Eq. (8) and the negative ELBO of a Gaussian decoder with
-  variance ``n/2``; :func:`hidden_beta` is the KL weight Eq. (8) carries relative to a
+  variance ``D/2``; :func:`hidden_beta` is the KL weight Eq. (8) carries relative to a
   decoder of a chosen variance.
 * **Why that weight switches the code off.** For a linear decoder (probabilistic PCA)
   a latent direction along a data eigenvector with eigenvalue ``lambda`` is worth
@@ -27,7 +27,14 @@ import math
 import torch
 from torch import Tensor
 
-from .._checks import check_nonnegative_number, check_positive_number, check_range, check_same, check_tensor
+from .._checks import (
+    check_nonnegative_number,
+    check_positive_int,
+    check_positive_number,
+    check_range,
+    check_same,
+    check_tensor,
+)
 from ..book.live import LiveExplorer, Slider, decade_ticks
 from ..models import VAE, reparameterize
 from ..objectives import LOG_2PI, kl_units
@@ -40,12 +47,6 @@ def _check_codes(name: str, t: object, min_rows: int = 2) -> Tensor:
     if t.dim() != 2 or t.shape[0] < min_rows:
         raise ValueError(f"{name} must have shape (N, J) with N >= {min_rows} examples, got {tuple(t.shape)}")
     return t
-
-
-def _check_n_pixels(n_pixels: object) -> int:
-    if not isinstance(n_pixels, int) or isinstance(n_pixels, bool) or n_pixels < 1:
-        raise ValueError(f"n_pixels must be a positive integer, got {n_pixels!r}")
-    return n_pixels
 
 
 # --- What a trained encoder uses -------------------------------------------------------
@@ -110,38 +111,38 @@ def kl_per_unit(mu: Tensor, logvar: Tensor) -> Tensor:
 # --- What source Eq. (8) is -----------------------------------------------------------------
 
 
-def mse_as_gaussian_nll(mse: Tensor, n_pixels: int, variance: float) -> Tensor:
+def mse_as_gaussian_nll(mse: Tensor, D: int, variance: float) -> Tensor:
     """``-log N(x; y, s^2 I)`` from the per-pixel mean squared error of x and y (any shape).
 
-    ``n_pixels`` is the number n of pixels the mean ran over and ``variance`` is s^2.
+    ``D`` is the number of pixels the mean ran over and ``variance`` is s^2.
     """
     check_tensor("mse", mse)
     if bool((mse < 0).any()):
         raise ValueError("mse must be non-negative: it is a mean of squares")
-    n = _check_n_pixels(n_pixels)
+    D = check_positive_int("D", D)
     s2 = check_positive_number("variance", variance)
-    # eq. mse-gaussian-nll: n / (2 s^2) * MSE + n/2 log(2 pi s^2)
-    return n / (2 * s2) * mse + 0.5 * n * (LOG_2PI + math.log(s2))
+    # eq. mse-gaussian-nll: D / (2 s^2) * MSE + D/2 log(2 pi s^2)
+    return D / (2 * s2) * mse + 0.5 * D * (LOG_2PI + math.log(s2))
 
 
-def source_eq8_offset(n_pixels: int) -> float:
-    """The constant ``(n/2) log(pi n)`` by which the Gaussian negative ELBO with ``s^2 = n/2``
+def source_eq8_offset(D: int) -> float:
+    """The constant ``(D/2) log(pi D)`` by which the Gaussian negative ELBO with ``s^2 = D/2``
     exceeds source Eq. (8), in nats per image."""
-    n = _check_n_pixels(n_pixels)
-    # eq. source-eq8-as-elbo: n/2 log(2 pi s^2) with s^2 = n/2
-    return 0.5 * n * math.log(math.pi * n)
+    D = check_positive_int("D", D)
+    # eq. source-eq8-as-elbo: D/2 log(2 pi s^2) with s^2 = D/2
+    return 0.5 * D * math.log(math.pi * D)
 
 
-def hidden_beta(n_pixels: int, reference_variance: float = 1.0) -> float:
-    """The KL weight of Eq. (8) relative to a Gaussian decoder of variance ``s0^2``: ``n / (2 s0^2)``.
+def hidden_beta(D: int, reference_variance: float = 1.0) -> float:
+    """The KL weight of Eq. (8) relative to a Gaussian decoder of variance ``s0^2``: ``D / (2 s0^2)``.
 
-    Eq. (8) is ``(2 s0^2 / n)`` times the beta-weighted negative ELBO of that decoder,
+    Eq. (8) is ``(2 s0^2 / D)`` times the beta-weighted negative ELBO of that decoder,
     up to an additive constant.
     """
-    n = _check_n_pixels(n_pixels)
+    D = check_positive_int("D", D)
     s02 = check_positive_number("reference_variance", reference_variance)
     # eq. hidden-beta
-    return n / (2 * s02)
+    return D / (2 * s02)
 
 
 # --- Why that weight switches the code off: the linear decoder -------------------------------
@@ -193,14 +194,14 @@ def retained_directions(eigenvalues: Tensor, variance: float) -> int:
     return int((ppca_optimal_scale(eigenvalues, variance) > 0).sum())
 
 
-def spectrum_explorer(eigenvalues: Tensor, s2_marks: dict[str, float], n_show: int = 300,
-                      latent_dim: int = 20, s2_range: tuple[float, float] = (0.01, 1000.0)) -> LiveExplorer:
+def spectrum_explorer(eigenvalues: Tensor, variance_marks: dict[str, float], n_show: int = 300,
+                      latent_dim: int = 20, variance_range: tuple[float, float] = (0.01, 1000.0)) -> LiveExplorer:
     """Chapter 6's explorer: the first ``n_show`` eigenvalues (D,) of the data covariance against s^2.
 
     Eigenvalues above the decoder variance s^2 are the directions a linear decoder encodes
     (eq. ppca-optimal-scale); the title counts them (:func:`retained_directions`, over all D) and
     how many a VAE with ``latent_dim`` (J) units could use. The slider is log-spaced over
-    ``s2_range``; ``s2_marks`` names values to mark on it (e.g. ``{"D/2": 392.0}``) besides the decades.
+    ``variance_range``; ``variance_marks`` names values to mark on it (e.g. ``{"D/2": 392.0}``) besides the decades.
     """
     check_tensor("eigenvalues", eigenvalues)
     if eigenvalues.dim() != 1:
@@ -209,17 +210,17 @@ def spectrum_explorer(eigenvalues: Tensor, s2_marks: dict[str, float], n_show: i
         raise ValueError(f"n_show must be an integer in [1, {len(eigenvalues)}], got {n_show!r}")
     if not isinstance(latent_dim, int) or isinstance(latent_dim, bool) or latent_dim < 1:
         raise ValueError(f"latent_dim must be a positive integer, got {latent_dim!r}")
-    if not isinstance(s2_marks, dict):
-        raise TypeError(f"s2_marks must be a dict of label -> s^2, got {type(s2_marks).__name__}")
-    lo, hi = check_range("s2_range", s2_range, positive=True)
+    if not isinstance(variance_marks, dict):
+        raise TypeError(f"variance_marks must be a dict of label -> s^2, got {type(variance_marks).__name__}")
+    lo, hi = check_range("variance_range", variance_range, positive=True)
     if not lo <= 1.0 <= hi:
-        raise ValueError(f"s2_range must contain 1 (the slider starts at s^2 = 1), got {tuple(s2_range)}")
+        raise ValueError(f"variance_range must contain 1 (the slider starts at s^2 = 1), got {tuple(variance_range)}")
     decades = decade_ticks(lo, hi)
-    marks = {label: check_positive_number(f"s2_marks[{label!r}]", v) for label, v in s2_marks.items()}
+    marks = {label: check_positive_number(f"variance_marks[{label!r}]", v) for label, v in variance_marks.items()}
     ticks = sorted([(t, f"{t:g}") for t in decades] + [(v, k) for k, v in marks.items()])
     # 6 significant digits; round-off-sized values (a constant pixel's variance) are 0, the same on every machine
     values = [0.0 if abs(v) < 1e-9 else float(f"{v:.6g}") for v in eigenvalues.double().cpu().tolist()]
-    slider = Slider("s2", "s²", lo, hi, 1.0, ticks=tuple(t for t, _ in ticks), log=True,
+    slider = Slider("variance", "s²", lo, hi, 1.0, ticks=tuple(t for t, _ in ticks), log=True,
                     tick_labels=tuple(label for _, label in ticks))
     return LiveExplorer("decoder-variance", "decoder-variance", [slider],
                         {"eigenvalues": values, "n_show": n_show, "latent_dim": latent_dim},
@@ -228,19 +229,10 @@ def spectrum_explorer(eigenvalues: Tensor, s2_marks: dict[str, float], n_show: i
                                     "the title counts the directions above it.")
 
 
-__all__ = [
-    "spectrum_explorer",
-    "ACTIVITY_THRESHOLD",
-    "active_units",
-    "data_spectrum",
-    "encode_moments",
-    "hidden_beta",
-    "kl_per_unit",
-    "mse_as_gaussian_nll",
-    "ppca_gain",
-    "ppca_optimal_scale",
-    "reconstruct",
-    "retained_directions",
-    "source_eq8_offset",
-    "unit_activity",
-]
+def spectrum_state(data: dict, learned: dict | None, values: dict) -> dict:
+    """What :func:`spectrum_explorer`'s page computes at decoder variance ``values["variance"]``."""
+    above = retained_directions(torch.tensor(data["eigenvalues"], dtype=torch.float64), values["variance"])
+    return {"above": above, "usable": min(above, data["latent_dim"])}
+
+
+__all__ = ["active_units", "ACTIVITY_THRESHOLD", "data_spectrum", "encode_moments", "hidden_beta", "kl_per_unit", "mse_as_gaussian_nll", "ppca_gain", "ppca_optimal_scale", "reconstruct", "retained_directions", "source_eq8_offset", "spectrum_explorer", "spectrum_state", "unit_activity"]

@@ -20,7 +20,7 @@ from matplotlib.figure import Figure
 from torch import Tensor
 
 from .._checks import check_finite_number, check_positive_int, check_tensor
-from ..book import live
+from ..book import noise
 from ..book.live import LiveExplorer, Slider
 from ..objectives import kl_diag_gaussian_to_standard_normal, kl_logstd_to_standard_normal, source_penalty
 
@@ -30,7 +30,7 @@ from ..objectives import kl_diag_gaussian_to_standard_normal, kl_logstd_to_stand
 def sample_cloud_explorer(n: int = 300, seed: int = 0, mu_2: float = 0.0) -> LiveExplorer:
     """Chapter 2's explorer: the codes ``z = mu + sigma * eps`` of n fixed noise vectors eps.
 
-    eps is :func:`vae_lib.book.live.seeded_normal` ``(n, 2, seed)``, drawn identically in the page,
+    eps is :func:`vae_lib.book.noise.seeded_normal` ``(n, 2, seed)``, drawn identically in the page,
     so the cloud is the same picture everywhere. Each point keeps its colour (the angle of
     its eps) as the sliders move ``mu_1``, ``v_1 = log sigma_1^2`` and ``v_2``; ``mu_2`` is fixed.
     The title shows ``KL(q || N(0, I))`` (eq. kl-closed-form).
@@ -40,7 +40,7 @@ def sample_cloud_explorer(n: int = 300, seed: int = 0, mu_2: float = 0.0) -> Liv
     sliders = [Slider("mu_1", "μ₁", -3.0, 3.0, 0.0, ticks=(-3, -2, -1, 0, 1, 2, 3)),
                Slider("logvar_1", "v₁ = log σ₁²", -3.0, 3.0, 0.0, ticks=(-3, -2, -1, 0, 1, 2, 3)),
                Slider("logvar_2", "v₂ = log σ₂²", -3.0, 3.0, 0.0, ticks=(-3, -2, -1, 0, 1, 2, 3))]
-    live.seeded_uniform(1, seed)  # checks the seed here, not in the page
+    noise.seeded_uniform(1, seed)  # checks the seed here, not in the page
     return LiveExplorer("reparameterised-cloud", "reparameterised-cloud", sliders,
                         {"n": n, "seed": seed, "mu_2": float(mu_2)},
                         description=f"{n} samples z = mu + sigma * eps in the (z1, z2) plane, with the contours of "
@@ -112,4 +112,12 @@ def penalty_figure(s_min: float = -3.0, s_max: float = 2.0, mu: float = 0.0) -> 
     return fig
 
 
-__all__ = ["PENALTIES", "penalty_figure", "penalty_values_and_gradients", "sample_cloud_explorer"]
+def sample_cloud_state(data: dict, learned: dict | None, values: dict) -> dict:
+    """What :func:`sample_cloud_explorer`'s page computes: KL(q || N(0, I)) of eq. kl-closed-form, by
+    ``objectives.kl_units`` (through the summed KL), the one copy the page's formula is checked against."""
+    mu = torch.tensor([values["mu_1"], data["mu_2"]], dtype=torch.float64)
+    logvar = torch.tensor([values["logvar_1"], values["logvar_2"]], dtype=torch.float64)
+    return {"kl": kl_diag_gaussian_to_standard_normal(mu, logvar).item()}
+
+
+__all__ = ["PENALTIES", "penalty_figure", "penalty_values_and_gradients", "sample_cloud_explorer", "sample_cloud_state"]

@@ -64,11 +64,11 @@ def pixel_mean_bernoulli_objective() -> Objective:
     return Objective("Bernoulli cross-entropy, mean over pixels, + KL", terms, unit_interval=True)
 
 
-def variants(n_pixels: int, s0: float = S0) -> dict[str, Variant]:
+def variants(D: int, s0: float = S0) -> dict[str, Variant]:
     """The five losses, by name: ``elbo``, ``gaussian``, ``eq8``, ``eq8_reweighted``, ``bernoulli_mean``."""
     s0 = check_positive_number("s0", s0)
-    eq8_variance = source_eq8_equivalent_variance(n_pixels)
-    weight = 2 * s0**2 / n_pixels  # eq. hidden-beta: the factor that turns Eq. (8) into a Gaussian ELBO
+    eq8_variance = source_eq8_equivalent_variance(D)
+    weight = 2 * s0**2 / D  # eq. hidden-beta: the factor that turns Eq. (8) into a Gaussian ELBO
     return {
         "elbo": Variant("negative ELBO, Bernoulli", vae_objective("bernoulli"), "continuous_bernoulli", 1.0),
         "gaussian": Variant(f"negative ELBO, Gaussian, summed, s² = {s0**2:g}",

@@ -19,7 +19,7 @@ from ..objectives import LOG_2PI
 
 @dataclass(frozen=True)
 class GaussianChannel:
-    """Data ``x ~ N(0, cov_x)`` (D,), encoder ``q(z|x) = N(A x, diag exp(logvar))``, decoder ``N(W z + b, s2 I)``.
+    """Data ``x ~ N(0, cov_x)`` (D,), encoder ``q(z|x) = N(A x, diag exp(logvar))``, decoder ``N(W z + b, s^2 I)``.
 
     Every quantity of the rate-distortion plane is a closed form here (float64): the rate, the
     distortion, the mutual information of the encoder's joint, the KL of the aggregate posterior
@@ -31,7 +31,7 @@ class GaussianChannel:
     logvar: Tensor  # (J,)
     W: Tensor  # (D, J)
     b: Tensor  # (D,)
-    s2: float
+    variance: float  # the decoder's s^2
 
     def __post_init__(self) -> None:
         for name in ("cov_x", "A", "logvar", "W", "b"):
@@ -43,7 +43,7 @@ class GaussianChannel:
                 raise ValueError(f"{name} must have shape {shape} (D = {d}, J = {j}), got {tuple(getattr(self, name).shape)}")
         if not torch.allclose(self.cov_x, self.cov_x.T) or torch.linalg.cholesky_ex(self.cov_x).info != 0:
             raise ValueError("cov_x must be a symmetric positive-definite covariance")
-        check_positive_number("s2", self.s2)
+        check_positive_number("variance", self.variance)
 
     def _cov_z(self) -> Tensor:  # the aggregate posterior q(z) = N(0, A cov_x A^T + V)
         return self.A @ self.cov_x @ self.A.T + torch.diag(self.logvar.exp())
@@ -63,11 +63,11 @@ class GaussianChannel:
         return 0.5 * (torch.trace(cov_z) - cov_z.shape[0] - torch.logdet(cov_z)).item()
 
     def distortion(self) -> float:
-        """``-E_{x, z ~ q} log N(x; W z + b, s2 I)``."""
+        """``-E_{x, z ~ q} log N(x; W z + b, s^2 I)``."""
         d = self.W.shape[0]
         m = torch.eye(d, dtype=self.W.dtype) - self.W @ self.A  # x - W z - b = M x - W e - b, e ~ N(0, V)
         sq = torch.trace(m @ self.cov_x @ m.T) + torch.trace(self.W @ torch.diag(self.logvar.exp()) @ self.W.T) + self.b.pow(2).sum()
-        return (0.5 * d * (LOG_2PI + math.log(self.s2)) + sq / (2 * self.s2)).item()
+        return (0.5 * d * (LOG_2PI + math.log(self.variance)) + sq / (2 * self.variance)).item()
 
     def _posterior_of_x(self) -> tuple[Tensor, Tensor]:
         """q(x|z) = N(K z, C) under the encoder's joint: the gain K (D, J) and the covariance C (D, D)."""
@@ -81,11 +81,11 @@ class GaussianChannel:
         return 0.5 * (cov.shape[0] * (LOG_2PI + 1.0) + torch.logdet(cov)).item()
 
     def decoder_mismatch(self) -> float:
-        """``E_{q(z)} KL(q(x|z) || N(W z + b, s2 I))``, the second term of eq. distortion-conditional-entropy."""
+        """``E_{q(z)} KL(q(x|z) || N(W z + b, s^2 I))``, the second term of eq. distortion-conditional-entropy."""
         gain, cov = self._posterior_of_x()
         d, miss = cov.shape[0], gain - self.W  # the means differ by (K - W) z - b, z ~ N(0, cov_z)
         sq = torch.trace(miss @ self._cov_z() @ miss.T) + self.b.pow(2).sum()
-        return 0.5 * ((torch.trace(cov) + sq) / self.s2 - d + d * math.log(self.s2) - torch.logdet(cov)).item()
+        return 0.5 * ((torch.trace(cov) + sq) / self.variance - d + d * math.log(self.variance) - torch.logdet(cov)).item()
 
     def data_entropy(self) -> float:
         """``H = 1/2 log det(2 pi e cov_x)``."""

@@ -69,7 +69,7 @@ def encode_codes(model: Model, x: Tensor, sample: bool = False, generator: torch
             mu, logvar = model.encode(x[start : start + batch_size])
             code = reparameterize(mu, logvar, generator=generator) if sample else mu  # eq. reparameterisation
         else:
-            code = model.encode(x[start : start + batch_size])
+            code = model.code(x[start : start + batch_size])
         out.append(code)
     return torch.cat(out)
 

@@ -141,7 +141,7 @@ class LinearGaussian:
 
     weight: Tensor
     bias: Tensor
-    noise_variance: float
+    variance: float
 
     def __post_init__(self) -> None:
         check_tensor("weight", self.weight)
@@ -153,17 +153,17 @@ class LinearGaussian:
                              f"got {tuple(self.bias.shape)}")
         if self.bias.dtype != self.weight.dtype or self.bias.device != self.weight.device:
             raise TypeError("weight and bias must share dtype and device")
-        object.__setattr__(self, "noise_variance", check_positive_number("noise_variance", self.noise_variance))
+        object.__setattr__(self, "variance", check_positive_number("variance", self.variance))
 
     @classmethod
-    def random(cls, latent_dim: int, data_dim: int, noise_variance: float, generator: torch.Generator | None = None,
+    def random(cls, latent_dim: int, data_dim: int, variance: float, generator: torch.Generator | None = None,
                dtype: torch.dtype = torch.float64, device: torch.device | str | None = None) -> LinearGaussian:
         """A model with W and b drawn from N(0, 1), entry by entry."""
         for name, v in (("latent_dim", latent_dim), ("data_dim", data_dim)):
             check_positive_int(name, v)
         w = torch.randn(data_dim, latent_dim, generator=generator, dtype=dtype, device=device)
         b = torch.randn(data_dim, generator=generator, dtype=dtype, device=device)
-        return cls(w, b, noise_variance)
+        return cls(w, b, variance)
 
     @property
     def latent_dim(self) -> int:
@@ -187,7 +187,7 @@ class LinearGaussian:
         check_generator("generator", generator, self.weight.device)
         kw: dict[str, Any] = dict(generator=generator, dtype=self.weight.dtype, device=self.weight.device)
         z = torch.randn(n, self.latent_dim, **kw)
-        x = z @ self.weight.T + self.bias + math.sqrt(self.noise_variance) * torch.randn(n, self.data_dim, **kw)
+        x = z @ self.weight.T + self.bias + math.sqrt(self.variance) * torch.randn(n, self.data_dim, **kw)
         return z, x
 
     def log_prior(self, z: Tensor) -> Tensor:
@@ -202,8 +202,8 @@ class LinearGaussian:
         z = self._check("z", z, self.latent_dim)
         r = x - (z @ self.weight.T + self.bias)
         # eq. linear-gaussian-model (likelihood)
-        return (-0.5 * self.data_dim * (LOG_2PI + math.log(self.noise_variance))
-                - r.pow(2).sum(-1) / (2 * self.noise_variance))
+        return (-0.5 * self.data_dim * (LOG_2PI + math.log(self.variance))
+                - r.pow(2).sum(-1) / (2 * self.variance))
 
     def log_joint(self, x: Tensor, z: Tensor) -> Tensor:
         """``log p(x|z) + log p(z)``: broadcast -> (...)."""
@@ -213,7 +213,7 @@ class LinearGaussian:
         """``C = W W^T + s^2 I``, the covariance of p(x): (D, D)."""
         eye = torch.eye(self.data_dim, dtype=self.weight.dtype, device=self.weight.device)
         # eq. linear-gaussian-evidence
-        return self.weight @ self.weight.T + self.noise_variance * eye
+        return self.weight @ self.weight.T + self.variance * eye
 
     def log_evidence(self, x: Tensor) -> Tensor:
         """``log p(x) = log N(x; b, W W^T + s^2 I)``: (..., D) -> (...)."""
@@ -225,10 +225,10 @@ class LinearGaussian:
         """The exact posterior N(m, Sigma): mean (..., J) and covariance (J, J) (the same for every x)."""
         x = self._check("x", x, self.data_dim)
         eye = torch.eye(self.latent_dim, dtype=x.dtype, device=x.device)
-        precision = eye + self.weight.T @ self.weight / self.noise_variance  # eq. linear-gaussian-posterior
+        precision = eye + self.weight.T @ self.weight / self.variance  # eq. linear-gaussian-posterior
         cov = torch.cholesky_inverse(torch.linalg.cholesky(precision))
         cov = 0.5 * (cov + cov.T)  # symmetric to the last bit
-        mean = (x - self.bias) @ self.weight @ cov / self.noise_variance  # eq. linear-gaussian-posterior
+        mean = (x - self.bias) @ self.weight @ cov / self.variance  # eq. linear-gaussian-posterior
         return mean, cov
 
     def log_posterior(self, x: Tensor, z: Tensor) -> Tensor:
@@ -243,8 +243,8 @@ class LinearGaussian:
         r = x - (mean @ self.weight.T + self.bias)
         trace = torch.einsum("dj,...jk,dk->...", self.weight, cov, self.weight)  # tr(W S W^T)
         # eq. linear-gaussian-expected-log-likelihood
-        return (-0.5 * self.data_dim * (LOG_2PI + math.log(self.noise_variance))
-                - (r.pow(2).sum(-1) + trace) / (2 * self.noise_variance))
+        return (-0.5 * self.data_dim * (LOG_2PI + math.log(self.variance))
+                - (r.pow(2).sum(-1) + trace) / (2 * self.variance))
 
     def expected_log_likelihood_gradient(self, x: Tensor, mu: Tensor, logvar: Tensor) -> tuple[Tensor, Tensor]:
         """Exact gradient of ``E_q[log p(x|z)]`` for a diagonal q = N(mu, diag exp(logvar)).
@@ -256,8 +256,8 @@ class LinearGaussian:
         self._check("logvar", logvar, self.latent_dim)
         r = x - (mu @ self.weight.T + self.bias)
         # eq. linear-gaussian-exact-gradient
-        d_logvar = -logvar.exp() * self.weight.pow(2).sum(0) / (2 * self.noise_variance)
-        return r @ self.weight / self.noise_variance, d_logvar
+        d_logvar = -logvar.exp() * self.weight.pow(2).sum(0) / (2 * self.variance)
+        return r @ self.weight / self.variance, d_logvar
 
     def elbo(self, x: Tensor, mean: Tensor, cov: Tensor) -> Tensor:
         """``E_q[log p(x|z)] - KL(q || p(z))`` for q = N(mean, cov): -> (...)."""
@@ -275,7 +275,7 @@ class LinearGaussian:
         """The diagonal q closest to p(z|x) in KL(q || p(z|x)): (mu (..., J), logvar (J,))."""
         x = self._check("x", x, self.data_dim)
         mean, _ = self.posterior(x)
-        precision_diag = 1.0 + self.weight.pow(2).sum(0) / self.noise_variance  # diagonal of I + W^T W / s^2
+        precision_diag = 1.0 + self.weight.pow(2).sum(0) / self.variance  # diagonal of I + W^T W / s^2
         # eq. mean-field-optimum: mu = m, sigma_j^2 = 1 / Lambda_jj
         return mean, -torch.log(precision_diag)
 
@@ -293,7 +293,7 @@ class LinearGaussian:
             raise ValueError(f"sweeps must be a positive integer, got {sweeps!r}")
         mean, _ = self.posterior(x)
         eye = torch.eye(self.latent_dim, dtype=x.dtype, device=x.device)
-        precision = eye + self.weight.T @ self.weight / self.noise_variance
+        precision = eye + self.weight.T @ self.weight / self.variance
         path = [mu.clone()]
         for _ in range(sweeps):
             for j in range(self.latent_dim):

@@ -75,16 +75,16 @@ def profiled_gaussian_nll(x: Tensor, mean: Tensor) -> float:
 
 
 class SigmaVAE(VAE):
-    """The reference VAE with a Gaussian decoder whose one shared variance ``s^2 = exp(log_s2)`` is learnt."""
+    """The reference VAE with a Gaussian decoder whose one shared variance ``s^2 = exp(log_variance)`` is learnt."""
 
     def __init__(self, config: ModelConfig = ModelConfig(), variance: float = 1.0) -> None:
         super().__init__(config)
-        self.log_s2 = nn.Parameter(torch.tensor(math.log(check_positive_number("variance", variance))))
+        self.log_variance = nn.Parameter(torch.tensor(math.log(check_positive_number("variance", variance))))
 
     @property
     def variance(self) -> float:
         """The decoder's current s^2, a float."""
-        return self.log_s2.exp().item()
+        return self.log_variance.exp().item()
 
 
 def sigma_vae_objective() -> Objective:
@@ -96,7 +96,7 @@ def sigma_vae_objective() -> Objective:
         logits, mu, logvar = model(x)
         sse = (x - torch.sigmoid(logits)).pow(2).sum(-1)
         # eq. sigma-vae-loss: D/2 log(2 pi s^2) + ||x - f(z)||^2 / (2 s^2), per image
-        rec = 0.5 * x.shape[-1] * (LOG_2PI + model.log_s2) + sse / (2 * model.log_s2.exp())
+        rec = 0.5 * x.shape[-1] * (LOG_2PI + model.log_variance) + sse / (2 * model.log_variance.exp())
         kl = kl_units(mu, logvar).sum(-1)  # eq. kl-closed-form
         return ElboTerms((rec + kl).mean(), rec.mean(), kl.mean())
 
@@ -219,9 +219,9 @@ def train_sigma_vae(x_train: Tensor, seed: int, device: torch.device | str = "cp
     """
     seed_everything(seed)
     model = SigmaVAE(ModelConfig()).to(device)
-    network = [p for n, p in model.named_parameters() if n != "log_s2"]
+    network = [p for n, p in model.named_parameters() if n != "log_variance"]
     optimizer = torch.optim.Adam([{"params": network, "lr": REFERENCE.lr},
-                                  {"params": [model.log_s2], "lr": SIGMA_LR}])
+                                  {"params": [model.log_variance], "lr": SIGMA_LR}])
     variances: list[float] = []
     fit(model, sigma_vae_objective(), x_train, epochs=REFERENCE.epochs, batch_size=REFERENCE.batch_size, seed=seed,
         optimizer=optimizer, on_epoch=lambda epoch, history: variances.append(model.variance))
@@ -232,16 +232,16 @@ def train_sigma_vae(x_train: Tensor, seed: int, device: torch.device | str = "cp
 
 
 @torch.no_grad()
-def measure(model: VAE, x_heldout: Tensor, own_variance: float, seed: int = 0) -> dict[str, float]:
+def measure(model: VAE, x_heldout: Tensor, variance: float, seed: int = 0) -> dict[str, float]:
     """Held-out rate and distortion on the ``S0`` plane, active units, own-likelihood ELBO and per-pixel MSE.
 
-    ``own_variance`` is the Gaussian decoder variance the model was trained with (``D/2`` for Eq. (8)).
+    ``variance`` is the Gaussian decoder variance the model was trained with (``D/2`` for Eq. (8)).
     """
     check_tensor("x_heldout", x_heldout)
-    own_variance = check_positive_number("own_variance", own_variance)
+    variance = check_positive_number("variance", variance)
     x = x_heldout.to(model.device)
     plane = heldout_elbo(model, x, seed=seed, likelihood="gaussian", variance=S0**2)
-    own = heldout_elbo(model, x, seed=seed, likelihood="gaussian", variance=own_variance)
+    own = heldout_elbo(model, x, seed=seed, likelihood="gaussian", variance=variance)
     mu, _ = dg.encode_moments(model, x)
     recon = dg.reconstruct(model, x, sample=True, generator=torch.Generator(device=model.device).manual_seed(seed))
     # heldout_elbo's terms are floats
