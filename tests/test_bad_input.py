@@ -87,30 +87,30 @@ SPECS = {
     "normal_log_prob": (O.normal_log_prob, lambda: dict(x=torch.randn(B, J), mu=torch.randn(B, J),
                                                         logvar=torch.randn(B, J)),
                         {"x": "tensor", "mu": "number_or_tensor", "logvar": "number_or_tensor"}),
-    "kl_discrete": (O.kl_discrete, lambda: dict(p=torch.full((B, 4), 0.25), q=torch.full((B, 4), 0.25), dim=-1),
+    "kl_discrete": (divergences.kl_discrete, lambda: dict(p=torch.full((B, 4), 0.25), q=torch.full((B, 4), 0.25), dim=-1),
                     {"p": "probs", "q": "probs", "dim": "dim"}),
-    "kl_quadrature": (O.kl_quadrature,
+    "kl_quadrature": (divergences.kl_quadrature,
                       lambda: dict(log_p=_std_normal, log_q=_log_q, lower=-8.0, upper=8.0, n_points=101),
                       {"log_p": "callable", "log_q": "callable", "lower": "bound", "upper": "bound",
                        "n_points": "n_points"}),
-    "kl_monte_carlo": (O.kl_monte_carlo, lambda: dict(log_q=torch.randn(5, B), log_p=torch.randn(5, B)),
+    "kl_monte_carlo": (divergences.kl_monte_carlo, lambda: dict(log_q=torch.randn(5, B), log_p=torch.randn(5, B)),
                        {"log_q": "typed", "log_p": "typed"}),
-    "mc_estimate": (O.mc_estimate, lambda: dict(values=torch.randn(5, B)), {"values": "values"}),
+    "mc_estimate": (divergences.mc_estimate, lambda: dict(values=torch.randn(5, B)), {"values": "values"}),
     "kl_diag_gaussian_to_standard_normal": (
-        O.kl_diag_gaussian_to_standard_normal, lambda: dict(mu=torch.randn(B, J), logvar=torch.randn(B, J),
+        divergences.kl_diag_gaussian_to_standard_normal, lambda: dict(mu=torch.randn(B, J), logvar=torch.randn(B, J),
                                                             reduction="mean"),
         {"mu": "typed", "logvar": "typed", "reduction": "reduction"}),
-    "kl_diag_gaussians": (O.kl_diag_gaussians,
+    "kl_diag_gaussians": (divergences.kl_diag_gaussians,
                           lambda: dict(mu_q=torch.randn(B, J), logvar_q=torch.randn(B, J), mu_p=torch.randn(B, J),
                                        logvar_p=torch.randn(B, J), reduction="sum"),
                           {"mu_q": "typed", "logvar_q": "typed", "mu_p": "typed", "logvar_p": "typed",
                            "reduction": "reduction"}),
-    "source_penalty": (O.source_penalty, lambda: dict(mu=torch.randn(B, J), s=torch.randn(B, J)),
+    "source_penalty": (divergences.source_penalty, lambda: dict(mu=torch.randn(B, J), s=torch.randn(B, J)),
                        {"mu": "typed", "s": "typed"}),
-    "kl_logstd_to_standard_normal": (O.kl_logstd_to_standard_normal,
+    "kl_logstd_to_standard_normal": (divergences.kl_logstd_to_standard_normal,
                                      lambda: dict(mu=torch.randn(B, J), log_std=torch.randn(B, J)),
                                      {"mu": "typed", "log_std": "typed"}),
-    "kl_units": (O.kl_units, lambda: dict(mu=torch.randn(B, J), logvar=torch.randn(B, J)),
+    "kl_units": (divergences.kl_units, lambda: dict(mu=torch.randn(B, J), logvar=torch.randn(B, J)),
                  {"mu": "typed", "logvar": "typed"}),
     "bernoulli_log_likelihood": (O.bernoulli_log_likelihood,
                                  lambda: dict(x=pixels(), logits=torch.randn(B, D), reduction="none"),
@@ -441,21 +441,21 @@ def test_the_losses_need_one_batch_size():
 
 def test_a_latent_dimension_is_required():
     with pytest.raises(ValueError, match=r"mu must have shape \(\.\.\., J\)"):
-        O.kl_diag_gaussian_to_standard_normal(torch.tensor(0.0), torch.tensor(0.0))
+        divergences.kl_diag_gaussian_to_standard_normal(torch.tensor(0.0), torch.tensor(0.0))
 
 
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
 def test_the_kls_reject_an_empty_batch(reduction):
     empty = torch.zeros(0, J)
     with pytest.raises(ValueError, match="^mu is empty"):
-        O.kl_diag_gaussian_to_standard_normal(empty, empty, reduction=reduction)
+        divergences.kl_diag_gaussian_to_standard_normal(empty, empty, reduction=reduction)
     with pytest.raises(ValueError, match="^mu_q is empty"):
-        O.kl_diag_gaussians(empty, empty, empty, empty, reduction=reduction)
+        divergences.kl_diag_gaussians(empty, empty, empty, empty, reduction=reduction)
 
 
 def test_a_latent_dimension_of_zero_is_empty_too():
     with pytest.raises(ValueError, match=r"^mu is empty \(shape \(3, 0\)\)"):
-        O.kl_diag_gaussian_to_standard_normal(torch.zeros(B, 0), torch.zeros(B, 0))
+        divergences.kl_diag_gaussian_to_standard_normal(torch.zeros(B, 0), torch.zeros(B, 0))
 
 
 @pytest.mark.parametrize("likelihood", ["continuous_bernoulli", "gaussian"])  # the table's call: bernoulli
@@ -467,18 +467,18 @@ def test_negative_elbo_checks_variance_under_every_likelihood(likelihood):
 
 def test_probability_vectors_are_checked():
     with pytest.raises(ValueError, match="^p must have shape"):
-        O.kl_discrete(torch.tensor(1.0), torch.tensor(1.0))
+        divergences.kl_discrete(torch.tensor(1.0), torch.tensor(1.0))
     with pytest.raises(ValueError, match="p must be non-negative"):
-        O.kl_discrete(torch.tensor([1.5, -0.5]), torch.tensor([0.5, 0.5]))
+        divergences.kl_discrete(torch.tensor([1.5, -0.5]), torch.tensor([0.5, 0.5]))
     with pytest.raises(ValueError, match="q must sum to 1 along dim=-1"):
-        O.kl_discrete(torch.tensor([0.5, 0.5]), torch.tensor([0.5, 0.6]))
+        divergences.kl_discrete(torch.tensor([0.5, 0.5]), torch.tensor([0.5, 0.6]))
     with pytest.raises(ValueError, match="q has shape"):
-        O.kl_discrete(torch.tensor([0.5, 0.5]), torch.tensor([0.2, 0.3, 0.5]))
+        divergences.kl_discrete(torch.tensor([0.5, 0.5]), torch.tensor([0.2, 0.3, 0.5]))
 
 
 def test_kl_monte_carlo_needs_a_sample_dimension():
     with pytest.raises(ValueError, match=r"^log_q must have shape \(S, \.\.\.\)"):
-        O.kl_monte_carlo(torch.tensor(1.0), torch.tensor(0.5))
+        divergences.kl_monte_carlo(torch.tensor(1.0), torch.tensor(0.5))
 
 
 def test_normal_log_prob_checks_broadcasting():
@@ -500,12 +500,12 @@ def test_the_likelihoods_need_a_pixel_dimension(f):
 def test_kl_quadrature_needs_a_finite_interval_in_order():
     for lower, upper in ((1.0, -1.0), (0.0, 0.0), (-INF, 1.0), (NAN, 1.0)):
         with pytest.raises(ValueError, match="lower and upper must be finite with lower < upper"):
-            O.kl_quadrature(_std_normal, _std_normal, lower, upper)
+            divergences.kl_quadrature(_std_normal, _std_normal, lower, upper)
 
 
 def test_kl_quadrature_needs_tensors_from_its_log_densities():
     with pytest.raises(TypeError, match=r"log_p\(x\) must be a torch.Tensor"):
-        O.kl_quadrature(lambda t: t.numpy(), _std_normal, -1.0, 1.0)
+        divergences.kl_quadrature(lambda t: t.numpy(), _std_normal, -1.0, 1.0)
 
 
 @pytest.mark.parametrize("which", ["log_p", "log_q"])
@@ -513,31 +513,31 @@ def test_kl_quadrature_needs_tensors_from_its_log_densities():
 def test_kl_quadrature_rejects_nan_log_densities(which, index):
     fs = {"log_p": _std_normal, "log_q": _std_normal, which: _with(NAN, index)}
     with pytest.raises(ValueError, match=rf"^{which}\(x\) contains NaN"):
-        O.kl_quadrature(fs["log_p"], fs["log_q"], -40.0, 40.0, n_points=101)
+        divergences.kl_quadrature(fs["log_p"], fs["log_q"], -40.0, 40.0, n_points=101)
 
 
 def test_kl_quadrature_rejects_plus_inf_but_accepts_minus_inf():
     with pytest.raises(ValueError, match=r"^log_p\(x\) contains NaN or \+inf"):
-        O.kl_quadrature(_with(INF, 50), _std_normal, -4.0, 4.0, n_points=101)
+        divergences.kl_quadrature(_with(INF, 50), _std_normal, -4.0, 4.0, n_points=101)
     # -inf is a zero density: where p = 0 it contributes nothing, where q = 0 the KL is infinite
-    assert torch.isfinite(O.kl_quadrature(_with(-INF, 0), _std_normal, -4.0, 4.0, n_points=101))
-    assert O.kl_quadrature(_std_normal, _with(-INF, 50), -4.0, 4.0, n_points=101) == INF
+    assert torch.isfinite(divergences.kl_quadrature(_with(-INF, 0), _std_normal, -4.0, 4.0, n_points=101))
+    assert divergences.kl_quadrature(_std_normal, _with(-INF, 50), -4.0, 4.0, n_points=101) == INF
 
 
 @pytest.mark.parametrize("bad", [lambda t: _std_normal(t)[:-1], lambda t: _std_normal(t).sum(),
                                  lambda t: _std_normal(t)[:, None], lambda t: _std_normal(t).repeat(2)])
 def test_kl_quadrature_checks_the_shape_of_the_output(bad):
     with pytest.raises(ValueError, match=r"^log_q\(x\) must have the grid's shape \(101,\)"):
-        O.kl_quadrature(_std_normal, bad, -4.0, 4.0, n_points=101)
+        divergences.kl_quadrature(_std_normal, bad, -4.0, 4.0, n_points=101)
 
 
 def test_kl_quadrature_batched_outputs_must_broadcast():
     two = lambda t: _std_normal(t).expand(2, -1)  # noqa: E731
     three = lambda t: _std_normal(t).expand(3, -1)  # noqa: E731
     with pytest.raises(ValueError, match=r"^log_p\(x\) and log_q\(x\) have shapes \(2, 101\) and \(3, 101\)"):
-        O.kl_quadrature(two, three, -4.0, 4.0, n_points=101)
+        divergences.kl_quadrature(two, three, -4.0, 4.0, n_points=101)
     # (G, N) against (N,) is how kl_fits.kl_landscape integrates G Gaussians at once: still accepted
-    assert torch.equal(O.kl_quadrature(two, _std_normal, -4.0, 4.0, n_points=101), torch.zeros(2, dtype=F64))
+    assert torch.equal(divergences.kl_quadrature(two, _std_normal, -4.0, 4.0, n_points=101), torch.zeros(2, dtype=F64))
 
 
 # --- kl_diag_gaussians in half precision
@@ -552,8 +552,8 @@ def test_kl_quadrature_batched_outputs_must_broadcast():
 ])
 def test_kl_diag_gaussians_in_half_precision_is_finite_and_close_to_float64(dtype, mu_q, logvar_q, mu_p, logvar_p):
     args = [torch.tensor([[v, v]], dtype=dtype) for v in (mu_q, logvar_q, mu_p, logvar_p)]
-    half = O.kl_diag_gaussians(*args, reduction="none")
-    exact = O.kl_diag_gaussians(*(a.double() for a in args), reduction="none")  # the same rounded inputs
+    half = divergences.kl_diag_gaussians(*args, reduction="none")
+    exact = divergences.kl_diag_gaussians(*(a.double() for a in args), reduction="none")  # the same rounded inputs
     assert half.dtype == dtype and torch.isfinite(half).all()
     torch.testing.assert_close(half.double(), exact, rtol=1e-2 if dtype == torch.bfloat16 else 1e-3, atol=1e-3)
 
@@ -563,8 +563,8 @@ def test_kl_diag_gaussians_computes_float32_and_float64_as_before(dtype):
     g = torch.Generator().manual_seed(0)
     mq, lq, mp, lp = (torch.randn(5, 4, generator=g, dtype=dtype) for _ in range(4))
     before = 0.5 * (lp - lq + (lq - lp).exp() + (mq - mp).pow(2) * (-lp).exp() - 1.0).sum(-1)  # op for op
-    assert torch.equal(O.kl_diag_gaussians(mq, lq, mp, lp, reduction="none"), before)
-    assert torch.equal(O.kl_diag_gaussians(mq, lq, mp, lp), before.mean())
+    assert torch.equal(divergences.kl_diag_gaussians(mq, lq, mp, lp, reduction="none"), before)
+    assert torch.equal(divergences.kl_diag_gaussians(mq, lq, mp, lp), before.mean())
 
 
 
@@ -627,7 +627,7 @@ def test_reparameterize_refuses_mu_and_logvar_on_different_devices():
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device for a real cross-device mix")
 def test_cuda_cpu_mix_is_named():
     with pytest.raises(ValueError, match="logvar is on cuda:0 but mu is on cpu"):
-        O.kl_diag_gaussian_to_standard_normal(torch.randn(B, J), torch.randn(B, J).cuda())
+        divergences.kl_diag_gaussian_to_standard_normal(torch.randn(B, J), torch.randn(B, J).cuda())
     with pytest.raises(ValueError, match="x is on cpu but the model is on cuda:0"):
         VAE(ModelConfig(D, 4, J)).cuda()(pixels())
 

@@ -10,7 +10,7 @@ from torch.distributions import MultivariateNormal, Normal, kl_divergence
 
 import vae_lib
 from vae_lib.chapters import diagnostics as dg
-from vae_lib.objectives import kl_diag_gaussian_to_standard_normal
+from vae_lib.divergences import kl_diag_gaussian_to_standard_normal
 from vae_lib.training import fit, source_eq8_objective, vae_objective
 
 SEEDS = range(4)

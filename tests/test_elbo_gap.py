@@ -45,7 +45,7 @@ def test_diagonal_scale_tril_gives_the_diagonal_kl():
     g = torch.Generator().manual_seed(1)
     mu, logvar = torch.randn(3, 6, generator=g, dtype=torch.float64), torch.randn(3, 6, generator=g, dtype=torch.float64)
     kl = fg.full_gaussian_kl_to_standard_normal(mu, fg.diagonal_scale_tril(logvar))
-    ref = vae_lib.objectives.kl_diag_gaussian_to_standard_normal(mu, logvar, reduction="none")
+    ref = vae_lib.divergences.kl_diag_gaussian_to_standard_normal(mu, logvar, reduction="none")
     assert torch.allclose(kl, ref, rtol=0, atol=1e-12)
 
 

@@ -12,7 +12,7 @@ from torch.distributions import Normal
 
 import vae_lib.chapters.gradients as gr
 import vae_lib.chapters.linear_gaussian as lg
-from vae_lib.objectives import kl_diag_gaussian_to_standard_normal, mc_estimate
+from vae_lib.divergences import kl_diag_gaussian_to_standard_normal, mc_estimate
 
 F64 = torch.float64
 MU = torch.tensor([0.5, -0.3], dtype=F64)

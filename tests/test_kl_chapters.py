@@ -18,7 +18,7 @@ import torch
 import torch.distributions as dist
 
 from vae_lib.chapters import closed_form_kl, kl_fits
-from vae_lib.objectives import (
+from vae_lib.divergences import (
     kl_diag_gaussian_to_standard_normal,
     kl_diag_gaussians,
     kl_discrete,

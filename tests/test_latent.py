@@ -21,7 +21,8 @@ from vae_lib import VAE, AutoEncoder, ModelConfig, reparameterize
 from vae_lib.book import live
 from vae_lib.chapters import code_plane, diagrams, latent
 from vae_lib.chapters import encoder_gaussian as eg
-from vae_lib.objectives import ElboTerms, bernoulli_log_likelihood, kl_logstd_to_standard_normal, source_penalty
+from vae_lib.divergences import kl_logstd_to_standard_normal, source_penalty
+from vae_lib.objectives import ElboTerms, bernoulli_log_likelihood
 from vae_lib.training import fit
 
 SMALL = ModelConfig(input_dim=784, hidden_dim=16, latent_dim=3)

@@ -127,3 +127,22 @@ def test_retired_names_are_gone():
     assert not re.search(r"def encode", inspect.getsource(models.AutoEncoder))
     inline_std = [p.name for p, s in sources.items() if re.search(r"torch\.exp\(0\.5 \* ", s)]
     assert inline_std == ["params.py"], f"convert with params.logvar_to_std: {inline_std}"
+
+
+def test_each_public_name_has_one_import_path():
+    """Issue 19: the KLs live in vae_lib.divergences and are imported from there only; objectives uses
+    them without re-exporting them, so no module, test or chapter reaches a KL through objectives."""
+    from vae_lib import divergences, objectives
+
+    assert not set(divergences.__all__) & set(objectives.__all__)
+    div = set(divergences.__all__)
+    files = [*PACKAGE.rglob("*.py"), *(PACKAGE.parent / "tests").glob("*.py"), *(PACKAGE.parent / "scripts").glob("*.py"),
+             *(PACKAGE.parent / "benchmarks").glob("*.py")]
+    texts = {p: p.read_text() for p in files}
+    texts |= {p: "\n".join("".join(c["source"]) for c in json.loads(p.read_text())["cells"])
+              for p in (PACKAGE.parent / "chapters").glob("*.ipynb")}
+    for path, text in texts.items():
+        for name in div:
+            assert not re.search(rf"\bobjectives\.{name}\b|\bO\.{name}\b", text), f"{path.name}: {name} via objectives"
+        for m in re.finditer(r"from (?:vae_lib|\.\.?)\.?objectives import \(?([^)\n]*(?:\n[^)\n]*)*?)\)?$", text, re.M):
+            assert not div & set(re.findall(r"\w+", m.group(1))), f"{path.name}: {m.group(0)}"

@@ -16,7 +16,7 @@ from torch.distributions import MultivariateNormal, Normal, kl_divergence
 import vae_lib.chapters.bayes_rewrite as br
 import vae_lib.chapters.linear_gaussian as lg
 from vae_lib import reparameterize
-from vae_lib.objectives import kl_diag_gaussian_to_standard_normal
+from vae_lib.divergences import kl_diag_gaussian_to_standard_normal
 
 F64 = torch.float64
 

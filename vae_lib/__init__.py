@@ -2,7 +2,7 @@
 
 The library, at the top level (no module here imports from ``chapters`` or ``book``):
 ``data`` (embedded and full MNIST), ``params`` (the one parameterisation and its
-named conversions), ``models`` (AE, VAE), ``objectives`` (KLs, likelihoods, losses),
+named conversions), ``models`` (AE, VAE), ``divergences`` (the KLs), ``objectives`` (likelihoods, losses),
 ``training``, ``evaluation``, ``plotting``; ``_checks`` holds the argument checks and
 the validation switch (``set_validation``).
 
@@ -19,7 +19,7 @@ The speed benchmark lives outside the package: ``python benchmarks/bench.py``.
 """
 import importlib
 
-from . import checkpoints, data, evaluation, models, objectives, params, runtime, training
+from . import checkpoints, data, divergences, evaluation, models, objectives, params, runtime, training
 from ._checks import set_validation, validation
 from .models import VAE, AutoEncoder, ModelConfig, reparameterize
 
@@ -36,5 +36,5 @@ def __getattr__(name: str):
 __version__ = "0.2.0"
 __all__ = [
     "AutoEncoder", "ModelConfig", "VAE", "book", "chapters", "checkpoints", "data", "evaluation", "models",
-    "objectives", "params", "plotting", "reparameterize", "runtime", "set_validation", "training", "validation",
+    "divergences", "objectives", "params", "plotting", "reparameterize", "runtime", "set_validation", "training", "validation",
 ]

@@ -21,14 +21,8 @@ from torch import Tensor
 
 from .._checks import check_finite_number, check_range, check_tensor
 from ..book.live import LiveExplorer, Slider
-from ..objectives import (
-    LOG_2PI,
-    MCEstimate,
-    kl_diag_gaussian_to_standard_normal,
-    kl_diag_gaussians,
-    mc_estimate,
-    normal_log_prob,
-)
+from ..divergences import MCEstimate, kl_diag_gaussian_to_standard_normal, kl_diag_gaussians, mc_estimate
+from ..objectives import LOG_2PI, normal_log_prob
 
 # --- Densities and the two terms of the closed form ------------------------------------
 
@@ -86,7 +80,7 @@ def kl_explorer(mu_range: tuple[float, float] = (-2.0, 2.0), logvar_range: tuple
     """Chapter 3's explorer: q = N(mu, e^v) against a fixed p = N(mu_p, e^logvar_p), both KLs in the title.
 
     The page evaluates eq. kl-two-gaussians (J = 1), the formula of
-    :func:`vae_lib.objectives.kl_diag_gaussians`, at every slider position. The density
+    :func:`vae_lib.divergences.kl_diag_gaussians`, at every slider position. The density
     axis is ``[0, y_max]`` throughout, so heights compare; the default holds the narrowest
     q of the default range (log-variance -3: peak 1.79).
     """

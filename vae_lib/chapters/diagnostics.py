@@ -36,8 +36,9 @@ from .._checks import (
     check_tensor,
 )
 from ..book.live import LiveExplorer, Slider, decade_ticks
+from ..divergences import kl_units
 from ..models import VAE, reparameterize
-from ..objectives import LOG_2PI, kl_units
+from ..objectives import LOG_2PI
 
 ACTIVITY_THRESHOLD = 0.01  # Burda et al. (2016): a unit is active when A_u > 10^-2
 

@@ -23,9 +23,10 @@ from torch import Tensor, nn
 
 from .._checks import check_choice, check_generator, check_positive_int, check_positive_number, check_tensor
 from ..checkpoints import load_checkpoint
+from ..divergences import MCEstimate, kl_diag_gaussian_to_standard_normal
 from ..evaluation import log_mean_exp
 from ..models import VAE, ModelConfig
-from ..objectives import LOG_2PI, ElboTerms, MCEstimate, kl_diag_gaussian_to_standard_normal, log_likelihood
+from ..objectives import LOG_2PI, ElboTerms, log_likelihood
 from ..training import History, Objective
 from .full_gaussian import _check_pair, _kl, _log_density, _sample, diagonal_scale_tril, scale_tril_from_unconstrained
 

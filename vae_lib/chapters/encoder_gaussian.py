@@ -22,7 +22,7 @@ from torch import Tensor
 from .._checks import check_finite_number, check_positive_int, check_tensor
 from ..book import noise
 from ..book.live import LiveExplorer, Slider
-from ..objectives import kl_diag_gaussian_to_standard_normal, kl_logstd_to_standard_normal, source_penalty
+from ..divergences import kl_diag_gaussian_to_standard_normal, kl_logstd_to_standard_normal, source_penalty
 
 # --- The reparameterised sample cloud (chapter 2) --------------------------------------
 
@@ -114,7 +114,7 @@ def penalty_figure(s_min: float = -3.0, s_max: float = 2.0, mu: float = 0.0) -> 
 
 def sample_cloud_state(data: dict, learned: dict | None, values: dict) -> dict:
     """What :func:`sample_cloud_explorer`'s page computes: KL(q || N(0, I)) of eq. kl-closed-form, by
-    ``objectives.kl_units`` (through the summed KL), the one copy the page's formula is checked against."""
+    ``divergences.kl_units`` (through the summed KL), the one copy the page's formula is checked against."""
     mu = torch.tensor([values["mu_1"], data["mu_2"]], dtype=torch.float64)
     logvar = torch.tensor([values["logvar_1"], values["logvar_2"]], dtype=torch.float64)
     return {"kl": kl_diag_gaussian_to_standard_normal(mu, logvar).item()}

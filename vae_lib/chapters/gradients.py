@@ -26,8 +26,8 @@ import torch
 from torch import Tensor
 
 from .._checks import check_choice, check_positive_number, check_same, check_tensor
+from ..divergences import kl_diag_gaussian_to_standard_normal
 from ..models import reparameterize
-from ..objectives import kl_diag_gaussian_to_standard_normal
 
 Integrand = Callable[[Tensor], Tensor]  # f: z (S, J) -> values (S,)
 ESTIMATORS = ("reparameterised", "score-function")

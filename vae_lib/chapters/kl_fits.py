@@ -4,7 +4,7 @@ The target is a 1-D mixture of Gaussians. The *forward* fit minimises
 ``KL(p || q)`` and has a closed form (moment matching); the *reverse* fit
 minimises ``KL(q || p)``, the direction a VAE minimises, by gradient descent on
 ``(mu, log sigma^2)``. Both divergences are computed by deterministic
-quadrature (:func:`vae_lib.objectives.kl_quadrature`), so the fits are
+quadrature (:func:`vae_lib.divergences.kl_quadrature`), so the fits are
 reproducible to the last digit and their gradients are exact up to the
 quadrature error.
 
@@ -24,7 +24,7 @@ from matplotlib.colors import LogNorm
 from torch import Tensor
 
 from .._checks import check_choice, check_finite_number, check_generator, check_positive_int, check_tensor
-from ..objectives import kl_quadrature
+from ..divergences import kl_quadrature
 from .closed_form_kl import normal_log_prob
 
 DIRECTIONS = ("forward", "reverse")

@@ -26,16 +26,10 @@ import torch
 from torch import Tensor, nn
 
 from .._checks import check_nonnegative_number, check_positive_int, check_positive_number, check_same, check_tensor
+from ..divergences import kl_diag_gaussian_to_standard_normal, kl_units
 from ..evaluation import heldout_elbo
 from ..models import VAE, ModelConfig
-from ..objectives import (
-    LOG_2PI,
-    ElboTerms,
-    kl_diag_gaussian_to_standard_normal,
-    kl_units,
-    log_likelihood,
-    source_eq8_loss,
-)
+from ..objectives import LOG_2PI, ElboTerms, log_likelihood, source_eq8_loss
 from ..runtime import seed_everything
 from ..training import REFERENCE, History, Objective, Schedule, fit, source_eq8_objective, vae_objective
 from . import diagnostics as dg
