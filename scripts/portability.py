@@ -61,7 +61,7 @@ def _sig(x: float, n: int = 4) -> float:
     return float(f"{x:.{n}g}")
 
 
-def rule(runs: list[float], seed0: list[float], drift: float, digits: int | None) -> tuple[list[float], float]:
+def rule(runs: list[float], drift: float, digits: int | None) -> tuple[list[float], float]:
     """The range and tolerance that CONTRIBUTING.md's rule gives a claim measured in ``runs``.
 
     tol: the largest of three times the drift a condition causes at seed 0, one unit of the last
@@ -103,7 +103,7 @@ def update_claims(chapter: Path, measured: dict[str, dict], meta: dict[str, dict
         if stored and stored["within"][0] <= lo and hi <= stored["within"][1] and stored["tol"] >= m["drift"]:
             within, tol = stored["within"], stored["tol"]
         else:
-            within, tol = rule(m["values"], m["seed0_values"], m["drift"], meta[name].get("digits"))
+            within, tol = rule(m["values"], m["drift"], meta[name].get("digits"))
             changes.append(f"{chapter.stem}/{name}: {stored and (stored['within'], stored['tol'])} -> {(within, tol)}")
         claims[name] = {"within": within, "tol": tol,
                         "measured": {"seed0": [_sig(v, 6) for v in m["seed0"]], "drift": _sig(m["drift"], 2),
@@ -243,9 +243,10 @@ def main() -> int:
           " verdict |")
     print("|---|---|---|---|---|---|---|---|")
     claim_changes: list[str] = []
-    torch_release, cpu = subprocess.run(
-        [sys.executable, "-c", "import torch; print(torch.__version__, torch.backends.cpu.get_cpu_capability())"],
-        capture_output=True, text=True).stdout.split()
+    if args.write_claims:  # what the files record the measurement was made with
+        torch_release, cpu = subprocess.run(
+            [sys.executable, "-c", "import torch; print(torch.__version__, torch.backends.cpu.get_cpu_capability())"],
+            capture_output=True, text=True).stdout.split()
     for ch in chapters:
         values: dict[str, dict[tuple[str, int], float]] = {}
         meta: dict[str, dict] = {}
@@ -267,7 +268,7 @@ def main() -> int:
             bad += not ok
             spread[f"{ch.stem}/{name}"] = {"stored": c, "runs": {f"{cond}-s{seed}": v for (cond, seed), v in by_run.items()}}
             measured[name] = {"seed0": [min(zero), max(zero)], "drift": drift, "runs": [min(every), max(every)],
-                              "values": every, "seed0_values": zero, "complete": len(every) == len(conditions) * len(seeds)}
+                              "values": every, "complete": len(every) == len(conditions) * len(seeds)}
             print(f"| {ch.stem[:2]} | `{name}` | {c['within'] and f'[{lo:g}, {hi:g}]'} | {c['tol']} |"
                   f" {min(zero):.4g} – {max(zero):.4g} | {drift:.2g} | {min(every):.4g} – {max(every):.4g} |"
                   f" {'ok' if ok else 'FAILS'} |")
