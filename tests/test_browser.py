@@ -843,8 +843,8 @@ def test_the_pages_closed_forms_agree_with_vae_lib(site, server, browser):
     for rel, page, found in _explorers_on(site, server, browser):
         for e in found:
             kind = e["spec"]["kind"]
-            if kind == "latent-plane":
-                continue  # the decoder: next test
+            if kind in ("latent-plane", "draw-digit"):
+                continue  # the trained networks: the tests below
             grid = _grid(*_slider_points(e["spec"]))
             got = page.evaluate(_SET_GRID, [e["id"], grid])
             want = _python_states(kind, e["spec"], e["learned"], grid)
@@ -922,3 +922,120 @@ def test_the_latent_map_follows_the_pointer(site, server, browser):
                 assert values["a"] * sign[0] > 2 and values["b"] * sign[1] > 2, f"{rel} {e['id']}: {name} hover gave {values}"
             checked += 1
     assert checked >= 1
+
+
+# The drawing explorer's numbers for an input, and what its canvases show.
+_DRAW_STATE = """([id, how]) => { const d = document.getElementById(id).vaeDebug;
+  const s = how.strokes ? d.draw(how.strokes, true) : d.set({digit: how.digit});
+  const grey = i => Array.from(document.getElementById(id).querySelectorAll('canvas')[i].getContext('2d')
+    .getImageData(0, 0, 28, 28).data).filter((_, j) => j % 4 === 0);
+  return {x: s.x, mu: s.mu, logvar: s.logvar, rec: s.rec, kl: s.kl, elbo: s.elbo, log_px: s.log_px, a: s.a, b: s.b,
+          mean_image: s.mean_image, input: grey(1), mean: grey(2)}; }"""
+
+DRAW_TOL = 1e-6  # float64 sums over float32 weights on both sides, in different orders
+STROKES = [[[[14.0, 4.0], [14.5, 24.0]]],  # a one
+           [[[8.0, 8.0], [20.0, 8.0], [9.0, 24.0]], [[10.0, 16.0], [18.0, 16.0]]],  # a seven, crossed
+           [[[3.0, 4.0], [25.0, 25.0]], [[25.0, 3.0], [5.0, 25.0]]],  # a cross, near the corners
+           [[[1.0, 14.0]]]]  # one dab at the edge: centred from there
+
+
+def _draw_explorers(site, server, browser):
+    for rel, page, found in _explorers_on(site, server, browser):
+        for e in found:
+            if e["spec"]["kind"] == "draw-digit":
+                yield rel, page, e
+
+
+def test_the_drawing_explorer_computes_vae_libs_numbers(site, server, browser):
+    """Held-out digits and synthetic strokes: the page's input, code and ELBO terms against vae_lib's
+    (vae_lib.chapters.draw_digit), from the very weights the page holds."""
+    import torch
+
+    from vae_lib.chapters import draw_digit
+
+    checked, worst = 0, {}
+    for rel, page, e in _draw_explorers(site, server, browser):
+        data, learned = e["spec"]["data"], e["learned"]
+        cases = [({"digit": i}, draw_digit.draw_state(data, learned, {"digit": i}), None)
+                 for i in range(len(data["labels"]))]
+        for strokes in STROKES:
+            x = draw_digit.centre(draw_digit.stroke_ink([[tuple(p) for p in s] for s in strokes]))
+            cases.append(({"strokes": strokes}, draw_digit.draw_terms(data, learned, x), x))
+        for how, want, x in cases:
+            got = page.evaluate(_DRAW_STATE, [e["id"], how])
+            if x is not None:  # the page's brush and centring are vae_lib's
+                assert max(abs(a - b) for a, b in zip(got["x"], x.tolist())) < 1e-9, f"{rel} {how}: the input differs"
+            for key, value in want.items():
+                a = torch.tensor(got[key], dtype=torch.float64)
+                diff = (a - torch.tensor(value, dtype=torch.float64)).abs().max().item()
+                worst[key] = max(worst.get(key, 0.0), diff)
+                assert diff <= DRAW_TOL, f"{rel} {how}: {key} differs by {diff}"
+            shown = torch.tensor(got["input"], dtype=torch.float64)
+            assert (shown - torch.round(255 * (1 - torch.tensor(got["x"])))).abs().max() <= 1, "the input canvas"
+            shown = torch.tensor(got["mean"], dtype=torch.float64)
+            assert (shown - torch.round(255 * (1 - torch.tensor(want["mean_image"])))).abs().max() <= 1, "the mean"
+            checked += 1
+    print("largest page-vae_lib differences, drawing explorer:", json.dumps(worst, indent=1))
+    assert checked >= 20
+
+
+def _board(page, id_: str) -> dict:
+    return page.evaluate(f"""() => {{ const c = document.getElementById('{id_}').querySelector('canvas');
+      c.scrollIntoView({{block: 'center'}}); const r = c.getBoundingClientRect();
+      return {{x: r.x, y: r.y, w: r.width}}; }}""")
+
+
+def _drawn(page, id_: str) -> dict:
+    return page.evaluate(f"""() => {{ const d = document.getElementById('{id_}').vaeDebug;
+      return {{renders: d.renders, ink: d.state.x.reduce((a, b) => a + b, 0), mu: d.state.mu, elbo: d.state.elbo,
+               said: document.getElementById('{id_}').querySelector('.vae-explorer-status').textContent}}; }}""")
+
+
+def test_drawing_with_a_mouse_a_finger_and_the_keyboard(site, server, browser):
+    """Real input events: a mouse drag on the desktop and a touch drag at phone width change the image, the
+    code and the terms as the stroke is drawn; the slider's arrow keys step through the held-out digits."""
+    checked = 0
+    for rel in _chapters(site):
+        if "07_elbo_gap" not in rel:
+            continue
+        for viewport, touch in ((DESKTOP, False), (PHONE, True)):
+            page = browser.new_page()
+            page.set_viewport_size(viewport)
+            cdp = page.context.new_cdp_session(page)
+            if touch:  # a phone: touch events, which Chromium turns into pointer events of type "touch"
+                cdp.send("Emulation.setTouchEmulationEnabled", {"enabled": True, "maxTouchPoints": 1})
+            _offline(page, server, [])
+            page.goto(server + rel, wait_until="load")
+            page.wait_for_function(_EXPLORERS_LOADED, timeout=30_000)
+            id_ = "explorer-draw-a-digit"
+            page.click(f"#{id_} button")  # clear the canvas
+            before = _drawn(page, id_)
+            assert before["ink"] == 0 and "your drawing" in before["said"]
+            r = _board(page, id_)
+            points = [(r["x"] + r["w"] * 0.5, r["y"] + r["w"] * (0.2 + 0.03 * i)) for i in range(20)]
+            if touch:
+                cdp.send("Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": [dict(zip("xy", points[0]))]})
+                for pt in points[1:]:
+                    cdp.send("Input.dispatchTouchEvent", {"type": "touchMove", "touchPoints": [dict(zip("xy", pt))]})
+                mid = _drawn(page, id_)
+                cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+            else:
+                page.mouse.move(*points[0])
+                page.mouse.down()
+                for pt in points[1:]:
+                    page.mouse.move(*pt)
+                mid = _drawn(page, id_)
+                page.mouse.up()
+            after = _drawn(page, id_)
+            assert mid["renders"] > before["renders"] + 10, f"{rel}: the page did not redraw as the stroke was drawn"
+            assert after["ink"] > 20 and after["mu"] != before["mu"] and after["elbo"] != before["elbo"]
+            assert "your drawing" in after["said"] and f"{after['elbo']:.2f}".replace("-", "\u2212") in after["said"]
+            if not touch:
+                page.focus(f"#{id_} input[type=range]")
+                page.keyboard.press("ArrowRight")
+                values = page.evaluate(f"() => document.getElementById('{id_}').vaeDebug.values")
+                said = _drawn(page, id_)["said"]
+                assert values["digit"] == 1 and "held-out digit 1" in said, (values, said)
+            page.close()
+            checked += 1
+    assert checked == 2

@@ -444,6 +444,151 @@
     return update;
   }
 
+  /* Chapter 7: draw a digit, or load a held-out one; the trained encoder and decoder run here, on the ink
+     centred as MNIST was (draw_digit.centre), and the ELBO's terms are computed for it (draw_digit.draw_terms). */
+  KINDS["draw-digit"] = function (root, spec) {
+    var L = spec.learned;
+    return Promise.all([MLP.load(L.encoder), MLP.load(L.decoder), inflate(L.digits)]).then(function (r) {
+      return drawDigit(root, spec, r[0], r[1], new Uint8Array(r[2]));
+    });
+  };
+  function softplus(l) { return Math.max(l, 0) + Math.log1p(Math.exp(-Math.abs(l))); }
+  /* the brush of draw_digit.stroke_ink: a stamp at (u, v) inks pixel (r, c) to clip(brush + 1 - distance, 0, 1) */
+  function stamp(ink, side, brush, u, v) {
+    var reach = Math.ceil(brush + 1);
+    for (var r = Math.max(0, Math.floor(v) - reach); r <= Math.min(side - 1, Math.floor(v) + reach); r++) {
+      for (var c = Math.max(0, Math.floor(u) - reach); c <= Math.min(side - 1, Math.floor(u) + reach); c++) {
+        var a = Math.min(1, Math.max(0, brush + 1 - Math.hypot(c + 0.5 - u, r + 0.5 - v)));
+        if (a > ink[r * side + c]) ink[r * side + c] = a;
+      }
+    }
+  }
+  /* draw_digit.centre: shift by whole pixels so that the centre of mass rounds to (centre, centre) */
+  function centred(ink, side, centre) {
+    var mass = 0, row = 0, col = 0;
+    for (var r = 0; r < side; r++) for (var c = 0; c < side; c++) { var p = ink[r * side + c]; mass += p; row += r * p; col += c * p; }
+    if (!(mass > 0)) return Float64Array.from(ink);
+    var dr = centre - Math.floor(row / mass + 0.5), dc = centre - Math.floor(col / mass + 0.5), out = new Float64Array(side * side);
+    for (var r2 = 0; r2 < side; r2++) for (var c2 = 0; c2 < side; c2++) {
+      var rr = r2 - dr, cc = c2 - dc;
+      if (rr >= 0 && rr < side && cc >= 0 && cc < side) out[r2 * side + c2] = ink[rr * side + cc];
+    }
+    return out;
+  }
+  function drawDigit(root, spec, encoder, decoder, digits) {
+    var d = spec.data, L = spec.learned, side = d.side, D = side * side, J = d.latent_dim, k = d.samples, lim = d.limit;
+    var svg = figure(root, spec, 620, 345);
+    var board = canvasImage(svg, side, side, 10, 34, 168, 168, "drawing canvas, 28 by 28 pixels");
+    board.style.touchAction = "none"; board.style.cursor = "crosshair"; board.style.outline = "1px solid #333";
+    var boardTitle = text(svg, 94, 24, "", {size: 11});
+    var input = canvasImage(svg, side, side, 10, 228, 56, 56, "what the encoder reads: the ink, centred");
+    text(svg, 74, 252, "encoder input", {size: 10, anchor: "start"});
+    text(svg, 74, 266, "(centred)", {size: 10, anchor: "start"});
+    var ax = new Axes(svg, {x: 232, y: 34, w: 180, h: 180}, {xlim: [-lim, lim], ylim: [-lim, lim], xticks: [-3, 0, 3], yticks: [-3, 0, 3],
+      xlabel: "axis 1 (std)", ylabel: "axis 2 (std)", title: "q(z|x) on the principal plane", ylabelGap: 26});
+    for (var i = 0; i < L.cloud.length; i += 2) el("circle", {cx: ax.sx(L.cloud[i]), cy: ax.sy(L.cloud[i + 1]), r: 1, fill: "#bfbfbf"}, ax.back);
+    L.centroids.forEach(function (c) {
+      text(ax.back, ax.sx(c[1]), ax.sy(c[2]) + 4, String(c[0]), {size: 12, weight: "bold", fill: TAB10[c[0] % 10]});
+    });
+    var mean = canvasImage(svg, side, side, 440, 34, 84, 84, "decoded mean of q(z|x)");
+    text(svg, 482, 24, "decoded mean", {size: 11});
+    var tiles = [];
+    for (var t = 0; t < 6; t++) tiles.push(canvasImage(svg, side, side, 440 + (t % 3) * 48, 146 + Math.floor(t / 3) * 48, 44, 44, "decoded sample " + (t + 1)));
+    text(svg, 510, 138, "decoded samples z = \u03bc + \u03c3\u03b5", {size: 11});
+    var lines = [0, 1, 2, 3].map(function (j) { return text(svg, 232, 262 + 19 * j, "", {size: 12, anchor: "start"}); });
+    var status = document.createElement("p"); status.className = "vae-explorer-status"; status.setAttribute("aria-live", "polite");
+    root.appendChild(status);
+    var clear = document.createElement("button"); clear.type = "button"; clear.textContent = "Clear the canvas";
+    clear.className = "vae-explorer-button";
+    root.querySelector(".vae-explorer-controls").appendChild(clear);
+    var eps = seededNormal(k, J, d.seed), ink = new Float64Array(D), shown = null, drawn = false, last = null;
+    function digit(i) { for (var p = 0; p < D; p++) ink[p] = digits[i * D + p] / 255; }
+    function terms(x) {
+      var xin = L.inked.map(function (p) { return x[p]; }), out = encoder.forward(xin);
+      var mu = Array.from(out.slice(0, J)), logvar = Array.from(out.slice(J)), recs = [], logw = [], images = [];
+      for (var s = 0; s < k; s++) {
+        var z = new Array(J), lq = 0, lp = 0;
+        for (var j = 0; j < J; j++) {
+          var e = eps[s * J + j];
+          z[j] = mu[j] + Math.exp(0.5 * logvar[j]) * e;  // eq. reparameterisation
+          lq += -0.5 * (Math.log(2 * Math.PI) + logvar[j] + e * e);
+          lp += -0.5 * (Math.log(2 * Math.PI) + z[j] * z[j]);
+        }
+        var logits = decoder.forward(z), ll = 0;
+        for (var q = 0; q < D; q++) ll += x[q] * logits[q] - softplus(logits[q]);  // Bernoulli log p(x|z)
+        recs.push(ll); logw.push(ll + lp - lq);
+        if (s < tiles.length) images.push(logits.map(function (l) { return 1 / (1 + Math.exp(-l)); }));
+      }
+      var rec = recs.reduce(function (a, b) { return a + b; }, 0) / k, top = Math.max.apply(null, logw);
+      var kl = F.klToStandardNormal(mu, logvar);  // eq. kl-closed-form
+      var logPx = top + Math.log(logw.reduce(function (a, w) { return a + Math.exp(w - top); }, 0) / k);  // eq. iwae-bound
+      var m = decoder.forward(mu).map(function (l) { return 1 / (1 + Math.exp(-l)); }), ab = [0, 0], S = [0, 0, 0];
+      for (var jj = 0; jj < J; jj++) {
+        var dz = mu[jj] - L.mean[jj], v = Math.exp(logvar[jj]);
+        ab[0] += dz * L.proj[0][jj]; ab[1] += dz * L.proj[1][jj];
+        S[0] += L.proj[0][jj] * L.proj[0][jj] * v; S[1] += L.proj[0][jj] * L.proj[1][jj] * v; S[2] += L.proj[1][jj] * L.proj[1][jj] * v;
+      }
+      return {x: Array.from(x), mu: mu, logvar: logvar, rec: rec, kl: kl, elbo: rec - kl, log_px: logPx,
+              mean_image: Array.from(m), a: ab[0], b: ab[1], cov: S, images: images};
+    }
+    function update(values) {
+      if (values.digit !== shown) { digit(values.digit); shown = values.digit; drawn = false; }
+      greyPixels(board.getContext("2d"), ink, side);
+      var x = centred(ink, side, d.centre), st = terms(x);
+      greyPixels(input.getContext("2d"), x, side);
+      greyPixels(mean.getContext("2d"), st.mean_image, side);
+      st.images.forEach(function (im, t) { greyPixels(tiles[t].getContext("2d"), im, side); });
+      ax.clear();
+      [2, 1].forEach(function (r) { ax.ellipse([st.a, st.b], st.cov, r, {stroke: "#d62728", "stroke-width": r === 1 ? 1.8 : 1, "stroke-dasharray": r === 2 ? "4 3" : undefined}); });
+      el("circle", {cx: ax.sx(st.a), cy: ax.sy(st.b), r: 3, fill: "#d62728"}, ax.g);
+      var what = drawn ? "your drawing" : "held-out digit " + values.digit + " (a " + d.labels[values.digit] + ")";
+      setText(boardTitle, drawn ? "your drawing: draw here" : what + ": draw on it");
+      setText(lines[0], "reconstruction  E_{q}[log p(x|z)] \u2248 " + fmt(st.rec) + "  (k = " + k + " samples)");
+      setText(lines[1], "KL(q(z|x) \u2016 p(z)) = " + fmt(st.kl) + "  (closed form, Eq. (" + d.kl_equation + "))");
+      setText(lines[2], "ELBO = reconstruction \u2212 KL = " + fmt(st.elbo) + " nats");
+      setText(lines[3], "log p(x) \u2265 L_{" + k + "} = " + fmt(st.log_px) + "  (importance-sampled, same samples)");
+      st.what = what;
+      if (!last || !last.pointer) say(st);
+      return st;
+    }
+    function say(st) {
+      status.textContent = "Input: " + st.what + ". Code mean at (" + fmt(st.a) + ", " + fmt(st.b) + ") standard deviations on the plane. " +
+        "Reconstruction term " + fmt(st.rec) + ", KL " + fmt(st.kl) + ", ELBO " + fmt(st.elbo) + ", importance-sampled log p(x) " + fmt(st.log_px) + " nats.";
+    }
+    function at(ev) {
+      var r = board.getBoundingClientRect();
+      return [(ev.clientX - r.left) / r.width * side, (ev.clientY - r.top) / r.height * side];
+    }
+    /* one stroke's positions, as draw_digit.stroke_ink joins them */
+    function to(p) {
+      if (last && last.p) {
+        var a = last.p, n = Math.max(1, Math.ceil(Math.hypot(p[0] - a[0], p[1] - a[1]) / d.step));
+        for (var i = 1; i <= n; i++) stamp(ink, side, d.brush, a[0] + (p[0] - a[0]) * (i / n), a[1] + (p[1] - a[1]) * (i / n));
+      } else stamp(ink, side, d.brush, p[0], p[1]);
+      last.p = p; drawn = true;
+    }
+    board.addEventListener("pointerdown", function (ev) {
+      ev.preventDefault(); board.setPointerCapture(ev.pointerId);
+      last = {pointer: true, p: null}; to(at(ev)); root.vaeDebug.set({});
+    });
+    board.addEventListener("pointermove", function (ev) {
+      if (!last || !last.pointer) return;
+      ev.preventDefault(); to(at(ev)); root.vaeDebug.set({});
+    });
+    function end() { if (last && last.pointer) { last = null; say(root.vaeDebug.state); } }
+    board.addEventListener("pointerup", end); board.addEventListener("pointercancel", end);
+    clear.addEventListener("click", function () { ink.fill(0); drawn = true; root.vaeDebug.set({}); });
+    /* the browser test's hook: paint strokes (lists of [column, row] in pixels) as the pointer would */
+    root.vaeDebug.draw = function (strokes, fresh) {
+      if (fresh) ink.fill(0);
+      strokes.forEach(function (s) { last = {p: null}; s.forEach(to); });
+      last = null;
+      return root.vaeDebug.set({});
+    };
+    root.vaeDebug.eps = eps;
+    return update;
+  }
+
   /* Chapter 8: models trained with a weight beta on the KL, on the rate-distortion plane, with their images. */
   KINDS["beta-sweep"] = function (root, spec) {
     return inflate(spec.data.images).then(function (buffer) { return betaSweep(root, spec, new Uint8Array(buffer)); });
@@ -529,6 +674,10 @@
       var input = document.createElement("input");
       input.type = "range"; input.id = id; input.dataset.key = s.key;
       input.min = lo; input.max = hi; input.step = (hi - lo) / SLIDER_STEPS; input.value = to(s.value);
+      // stops evenly spaced from end to end (the held-out digits): one arrow key press moves one stop
+      var st = (s.stops || []).map(to), gap = st.length > 1 ? (st[st.length - 1] - st[0]) / (st.length - 1) : 0;
+      if (gap > 0 && Math.abs(st[0] - lo) < 1e-9 && Math.abs(st[st.length - 1] - hi) < 1e-9 &&
+          st.every(function (t, i) { return Math.abs(t - (lo + i * gap)) < 1e-9 * (1 + Math.abs(t)); })) input.step = gap;
       var list = document.createElement("datalist"); list.id = id + "-ticks";
       var ticks = document.createElement("div"); ticks.className = "vae-slider-ticks"; ticks.setAttribute("aria-hidden", "true");
       s.ticks.forEach(function (t, i) {

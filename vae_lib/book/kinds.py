@@ -32,6 +32,8 @@ KINDS: dict[str, Kind] = {
                              "vae_lib.chapters.diagnostics:spectrum_state"),
     "latent-plane": Kind(("01_autoencoder", "02_vae"), "vae_lib.chapters.code_plane:plane_explorer",
                          "vae_lib.chapters.code_plane:plane_state"),
+    "draw-digit": Kind(("07_elbo_gap",), "vae_lib.chapters.draw_digit:draw_explorer",
+                       "vae_lib.chapters.draw_digit:draw_state"),
     "beta-sweep": Kind(("08_choosing_the_weight",), "vae_lib.chapters.beta_sweep:beta_explorer",
                        "vae_lib.chapters.beta_sweep:beta_state"),
 }

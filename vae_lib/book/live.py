@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from .._checks import check_finite_number, check_instance, check_positive_number
+from .._checks import check_finite_number, check_instance, check_int, check_positive_number
 from . import kinds
 
 SCRIPT = Path(__file__).with_name("explorers.js")
@@ -168,6 +168,8 @@ _STYLE = """<style>
 .vae-explorer .vae-slider-ticks span{position:absolute;top:1.8em;transform:translateX(-50%);font-size:0.8em;color:#444;
  white-space:nowrap}
 .vae-explorer output{font-variant-numeric:tabular-nums;padding-top:0.15em}
+.vae-explorer .vae-explorer-button{min-height:32px;padding:0.2em 0.8em;margin:0.3em 0;font:inherit;cursor:pointer}
+.vae-explorer .vae-explorer-status{font-size:0.9em;margin:0.3em 0}
 </style>"""
 
 
@@ -252,18 +254,23 @@ def _unb64(text: str, dtype) -> np.ndarray:
     return np.frombuffer(base64.b64decode(text), dtype=dtype)
 
 
-def export_mlp(mlp: nn.Sequential, output: str = "sigmoid") -> dict:
+def export_mlp(mlp: nn.Sequential, output: str = "sigmoid", bits: int = 8) -> dict:
     """An MLP of Linear layers and ReLUs, for ``explorers.js``: per-row int8 weights with float32 scales.
 
-    Row r of a weight matrix is stored as ``round(W[r] / scale[r])`` with ``scale[r] = max|W[r]| / 127``,
-    so each weight is off by at most ``scale[r] / 2``; the int8 matrix is then deflated (zlib: about a fifth
-    smaller; the page inflates it with DecompressionStream). Biases stay float32. ``output`` is the activation
-    applied to the last layer in the page (``"sigmoid"``: the decoder's logits become pixel means).
+    Row r of a weight matrix is stored as ``round(W[r] / scale[r])`` with ``scale[r] = max|W[r]| / L``,
+    ``L = 2^(bits-1) - 1`` (127 for 8 bits), so each weight is off by at most ``scale[r] / 2``; the int8
+    matrix is then deflated (the page inflates it with DecompressionStream), which stores the 2L + 1 levels
+    in about ``bits`` bits each: fewer bits, a smaller page and a coarser model. Biases stay float32.
+    ``output`` is the activation applied to the last layer in the page (``"sigmoid"``: the decoder's logits
+    become pixel means; ``"identity"``: the logits themselves).
     """
     if not isinstance(mlp, nn.Sequential):
         raise TypeError(f"mlp must be an nn.Sequential of Linear and ReLU layers, got {type(mlp).__name__}")
     if output not in ("sigmoid", "identity"):
         raise ValueError(f"output must be 'sigmoid' or 'identity', got {output!r}")
+    if check_int("bits", bits) < 2 or bits > 8:
+        raise ValueError(f"bits must be an int from 2 to 8, got {bits}")
+    top = 2 ** (bits - 1) - 1
     layers, modules = [], list(mlp)
     for i, m in enumerate(modules):
         if isinstance(m, nn.Linear):
@@ -275,9 +282,9 @@ def export_mlp(mlp: nn.Sequential, output: str = "sigmoid") -> dict:
             b = (m.bias.detach().double().cpu().numpy() if m.bias is not None else np.zeros(w.shape[0]))
             if not (np.isfinite(w).all() and np.isfinite(b).all()):
                 raise ValueError(f"mlp layer {i} has non-finite weights")
-            scale = np.abs(w).max(1) / 127
+            scale = np.abs(w).max(1) / top
             scale[scale == 0] = 1.0  # an all-zero row: any scale stores it exactly
-            q = np.clip(np.rint(w / scale[:, None]), -127, 127).astype(np.int8)
+            q = np.clip(np.rint(w / scale[:, None]), -top, top).astype(np.int8)
             layers.append({"in": w.shape[1], "out": w.shape[0], "activation": activation,
                            "weight": base64.b64encode(zlib.compress(q.tobytes(), 9)).decode("ascii"),
                            "scale": _b64(scale.astype(np.float32)), "bias": _b64(b.astype(np.float32))})
