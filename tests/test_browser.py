@@ -31,6 +31,7 @@ import json
 import os
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import threading
@@ -1022,9 +1023,13 @@ def test_drawing_with_a_mouse_a_finger_and_the_keyboard(site, server, browser):
             else:
                 page.mouse.move(*points[0])
                 page.mouse.down()
+                ms = []
                 for pt in points[1:]:
                     page.mouse.move(*pt)
+                    ms.append(page.evaluate(f"() => document.getElementById('{id_}').vaeDebug.ms"))
                 mid = _drawn(page, id_)
+                assert statistics.median(ms) <= LATENCY_MS, f"{rel}: a redraw while drawing takes {statistics.median(ms)} ms"
+                print(f"drawing: median redraw {statistics.median(ms):.1f} ms over {len(ms)} pointer moves")
                 page.mouse.up()
             after = _drawn(page, id_)
             assert mid["renders"] > before["renders"] + 10, f"{rel}: the page did not redraw as the stroke was drawn"

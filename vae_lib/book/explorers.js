@@ -479,7 +479,8 @@
     var d = spec.data, L = spec.learned, side = d.side, D = side * side, J = d.latent_dim, k = d.samples, lim = d.limit;
     var svg = figure(root, spec, 620, 345);
     var board = canvasImage(svg, side, side, 10, 34, 168, 168, "drawing canvas, 28 by 28 pixels");
-    board.style.touchAction = "none"; board.style.cursor = "crosshair"; board.style.outline = "1px solid #333";
+    board.style.touchAction = "none"; board.style.cursor = "crosshair";
+    el("rect", {x: 10, y: 34, width: 168, height: 168, fill: "none", stroke: "#333", "stroke-width": 0.8, "pointer-events": "none"}, svg);
     var boardTitle = text(svg, 94, 24, "", {size: 11});
     var input = canvasImage(svg, side, side, 10, 228, 56, 56, "what the encoder reads: the ink, centred");
     text(svg, 74, 252, "encoder input", {size: 10, anchor: "start"});

@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import math
 import zlib
+from typing import cast
 
 import numpy as np
 import torch
@@ -93,19 +94,14 @@ def inked_pixels(x_train: Tensor) -> Tensor:
 
     The encoder's first-layer weights for the other pixels never received a gradient (their input was
     always 0), so Adam left them at their random initial values: the page keeps only the inked pixels'
-    weights, and :func:`encoder_input` drops the rest of a drawing, exactly as vae_lib's reference does.
+    weights and drops the rest of a drawing, exactly as vae_lib's reference (:func:`draw_terms`) does.
     """
     x_train = check_tensor("x_train", x_train)
     return (x_train > 0).any(0).nonzero().reshape(-1).cpu()
 
 
-def encoder_input(x: Tensor, inked: Tensor) -> Tensor:
-    """What the page's encoder reads of an image x (D,): centred (:func:`centre`), then its inked pixels."""
-    return centre(x)[inked]
-
-
 def _inked_encoder(model: VAE, inked: Tensor) -> torch.nn.Sequential:
-    first = model.encoder_body[0]
+    first = cast(torch.nn.Linear, model.encoder_body[0])
     cut = torch.nn.Linear(len(inked), first.out_features).to(first.weight.device)
     with torch.no_grad():
         cut.weight.copy_(first.weight[:, inked.to(first.weight.device)])
@@ -237,4 +233,4 @@ def exported_pixel_error(explorer: LiveExplorer, model: VAE, z: Tensor) -> tuple
 
 
 __all__ = ["BITS", "BRUSH", "CENTRE", "MAX_CODE_ERROR", "SIDE", "STEP", "centre", "draw_explorer", "draw_state",
-           "draw_terms", "encoder_input", "exported_code_error", "exported_pixel_error", "inked_pixels", "stroke_ink"]
+           "draw_terms", "exported_code_error", "exported_pixel_error", "inked_pixels", "stroke_ink"]
