@@ -121,17 +121,20 @@ def test_the_explorer_checks_its_arguments(setting):
                          kl_equation="5.11")
 
 
-@pytest.mark.parametrize("bits", [1, 9, 7.0, True])
+@pytest.mark.parametrize("bits", [1, 9, 7.0, True, (8,), (8, 8, 8), (8, 1)])
 def test_export_bits_must_be_an_int_from_2_to_8(bits):
     with pytest.raises((TypeError, ValueError), match="bits"):
-        live.export_mlp(torch.nn.Sequential(torch.nn.Linear(3, 2)), bits=bits)
+        live.export_mlp(torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.ReLU(), torch.nn.Linear(2, 2)),
+                        bits=bits)
 
 
-@pytest.mark.parametrize("bits", [2, 5, 8])
+@pytest.mark.parametrize("bits", [2, 5, 8, (3, 6)])
 def test_fewer_bits_use_fewer_levels(bits):
     torch.manual_seed(0)
-    layer = live.export_mlp(torch.nn.Sequential(torch.nn.Linear(50, 40)), bits=bits)["layers"][0]
-    assert live._int8_weights(layer).__abs__().max() == 2 ** (bits - 1) - 1
+    mlp = torch.nn.Sequential(torch.nn.Linear(50, 40), torch.nn.ReLU(), torch.nn.Linear(40, 30))
+    per_layer = bits if isinstance(bits, tuple) else (bits, bits)
+    for layer, b in zip(live.export_mlp(mlp, bits=bits)["layers"], per_layer):
+        assert abs(live._int8_weights(layer)).max() == 2 ** (b - 1) - 1
 
 
 def test_the_page_names_the_kl_by_its_number_in_the_book():

@@ -254,24 +254,27 @@ def _unb64(text: str, dtype) -> np.ndarray:
     return np.frombuffer(base64.b64decode(text), dtype=dtype)
 
 
-def export_mlp(mlp: nn.Sequential, output: str = "sigmoid", bits: int = 8) -> dict:
+def export_mlp(mlp: nn.Sequential, output: str = "sigmoid", bits: int | tuple[int, ...] = 8) -> dict:
     """An MLP of Linear layers and ReLUs, for ``explorers.js``: per-row int8 weights with float32 scales.
 
     Row r of a weight matrix is stored as ``round(W[r] / scale[r])`` with ``scale[r] = max|W[r]| / L``,
     ``L = 2^(bits-1) - 1`` (127 for 8 bits), so each weight is off by at most ``scale[r] / 2``; the int8
     matrix is then deflated (the page inflates it with DecompressionStream), which stores the 2L + 1 levels
     in about ``bits`` bits each: fewer bits, a smaller page and a coarser model. Biases stay float32.
-    ``output`` is the activation applied to the last layer in the page (``"sigmoid"``: the decoder's logits
-    become pixel means; ``"identity"``: the logits themselves).
+    ``bits`` may also give one value per Linear layer: a small layer costs little at 8 bits, and its
+    rounding errors reach the output least diluted. ``output`` is the activation applied to the last
+    layer in the page (``"sigmoid"``: the decoder's logits become pixel means; ``"identity"``: the logits).
     """
     if not isinstance(mlp, nn.Sequential):
         raise TypeError(f"mlp must be an nn.Sequential of Linear and ReLU layers, got {type(mlp).__name__}")
     if output not in ("sigmoid", "identity"):
         raise ValueError(f"output must be 'sigmoid' or 'identity', got {output!r}")
-    if check_int("bits", bits) < 2 or bits > 8:
-        raise ValueError(f"bits must be an int from 2 to 8, got {bits}")
-    top = 2 ** (bits - 1) - 1
-    layers, modules = [], list(mlp)
+    modules = list(mlp)
+    n_linear = sum(isinstance(m, nn.Linear) for m in modules)
+    per_layer = list(bits) if isinstance(bits, tuple) else [bits] * n_linear
+    if len(per_layer) != n_linear or any(check_int("bits", b) < 2 or b > 8 for b in per_layer):
+        raise ValueError(f"bits must be an int from 2 to 8, or a tuple of one per Linear layer ({n_linear}), got {bits}")
+    layers: list[dict] = []
     for i, m in enumerate(modules):
         if isinstance(m, nn.Linear):
             follow = modules[i + 1] if i + 1 < len(modules) else None
@@ -282,6 +285,7 @@ def export_mlp(mlp: nn.Sequential, output: str = "sigmoid", bits: int = 8) -> di
             b = (m.bias.detach().double().cpu().numpy() if m.bias is not None else np.zeros(w.shape[0]))
             if not (np.isfinite(w).all() and np.isfinite(b).all()):
                 raise ValueError(f"mlp layer {i} has non-finite weights")
+            top = 2 ** (per_layer[len(layers)] - 1) - 1
             scale = np.abs(w).max(1) / top
             scale[scale == 0] = 1.0  # an all-zero row: any scale stores it exactly
             q = np.clip(np.rint(w / scale[:, None]), -top, top).astype(np.int8)

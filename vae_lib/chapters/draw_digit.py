@@ -35,7 +35,9 @@ STEP = 0.25  # pixels between the stamps that join two pointer positions
 # What the page's encoder (int8 weights) may differ from the trained one by, per unit of mu and of log sigma^2,
 # over the held-out digits; chapter 7 checks both on every run.
 MAX_CODE_ERROR = 0.1
-BITS = 7  # per weight: 7 bits keep the errors under the budgets above with both halves in one page under 1 MB
+# Bits per weight, per Linear layer, so that both halves fit in one page of 1 MB within the budgets above:
+# the two large matrices (784 x 400 in, 400 x 784 out) take fewer, the small ones 8.
+ENCODER_BITS, DECODER_BITS = (6, 8), (8, 7)
 
 
 def stroke_ink(strokes: list[list[tuple[float, float]]], side: int = SIDE) -> Tensor:
@@ -145,8 +147,8 @@ def draw_explorer(name: str, model: VAE, x_train: Tensor, x_heldout: Tensor, y_h
     if (grey / 255 - x_heldout[:n_digits].cpu().double()).abs().max() > 1e-6:
         raise ValueError("x_heldout must hold 8-bit grey levels (k / 255), as the embedded digits do")
     learned = {
-        "encoder": live.export_mlp(_inked_encoder(model, inked), output="identity", bits=BITS),
-        "decoder": live.export_mlp(model.decoder, output="identity", bits=BITS),  # logits: for log p(x|z)
+        "encoder": live.export_mlp(_inked_encoder(model, inked), output="identity", bits=ENCODER_BITS),
+        "decoder": live.export_mlp(model.decoder, output="identity", bits=DECODER_BITS),  # logits: for log p(x|z)
         "inked": inked.tolist(),
         "mean": [round(v, 6) for v in plane.mean.cpu().tolist()],
         # rows: the plane's axes divided by their scales, so (z - mean) @ proj.T is in standard deviations
@@ -232,5 +234,5 @@ def exported_pixel_error(explorer: LiveExplorer, model: VAE, z: Tensor) -> tuple
     return error.max().item(), error.mean().item()
 
 
-__all__ = ["BITS", "BRUSH", "CENTRE", "MAX_CODE_ERROR", "SIDE", "STEP", "centre", "draw_explorer", "draw_state",
+__all__ = ["BRUSH", "DECODER_BITS", "ENCODER_BITS", "CENTRE", "MAX_CODE_ERROR", "SIDE", "STEP", "centre", "draw_explorer", "draw_state",
            "draw_terms", "exported_code_error", "exported_pixel_error", "inked_pixels", "stroke_ink"]
