@@ -25,7 +25,7 @@ from ..book.live import LiveExplorer, Slider
 from ..divergences import kl_units
 from ..evaluation import log_mean_exp
 from ..models import VAE
-from ..objectives import log_likelihood
+from ..objectives import log_likelihood, normal_log_prob
 from .code_plane import principal_plane
 
 SIDE = 28
@@ -192,8 +192,8 @@ def draw_terms(data: dict, learned: dict, x: Tensor) -> dict:
     logits = live.exported_forward(learned["decoder"], z)
     log_px_z = log_likelihood(x.expand(len(z), -1), logits, "bernoulli")
     kl = kl_units(mu, logvar).sum()  # eq. kl-closed-form
-    log_q = -0.5 * (math.log(2 * math.pi) + logvar + eps.pow(2)).sum(1)
-    log_p = -0.5 * (math.log(2 * math.pi) + z.pow(2)).sum(1)
+    log_q = normal_log_prob(z, mu, logvar).sum(1)
+    log_p = normal_log_prob(z, 0.0, 0.0).sum(1)
     mean = torch.sigmoid(live.exported_forward(learned["decoder"], mu[None]))[0]
     xy = (mu - torch.tensor(learned["mean"], dtype=torch.float64)) @ torch.tensor(learned["proj"], dtype=torch.float64).T
     return {"mu": mu.tolist(), "logvar": logvar.tolist(), "rec": log_px_z.mean().item(), "kl": kl.item(),
