@@ -63,6 +63,7 @@ class Context:
     glue: dict[str, str] = field(default_factory=dict)  # key -> text/plain of the glued value
     equations: dict[str, str] = field(default_factory=dict)  # label -> number, "5.3"
     citations: dict[str, tuple[str, str]] = field(default_factory=dict)  # key -> (authors, year)
+    eqref: str = EQREF_FORMAT  # how an equation reference reads: the edition's math_eqref_format
 
 
 # ---------------------------------------------------------------- MyST <- readable
@@ -122,7 +123,7 @@ def _inline_text(role: str, content: str, context: Context) -> str:
     if role == "eq":
         if content not in context.equations:
             raise MarkupError(f"{{eq}}`{content}`: no chapter defines the equation label {content!r}")
-        return EQREF_FORMAT.format(number=context.equations[content])
+        return context.eqref.format(number=context.equations[content])
     return _cite_text(role, content, context)
 
 

@@ -1,0 +1,74 @@
+"""The Chinese edition's catalogue and book (_ext/translation.py says how they work).
+
+Usage: .venv/bin/python scripts/translate.py stub   [PAGE ...]   bring catalogues in line with the English
+       .venv/bin/python scripts/translate.py check  [PAGE ...]   report every stale, missing or malformed unit
+       .venv/bin/python scripts/translate.py status               the percentage translated, per page
+       .venv/bin/python scripts/translate.py build                write the edition's book into zh/
+PAGE is a page of _toc.yml, for example chapters/01_autoencoder or intro (default: every page).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "_ext"))
+import translation  # noqa: E402
+
+
+def page_problems(lang: str, page: str) -> list[str]:
+    entries = {e["key"]: e for e in translation.load(lang, page)}
+    out = []
+    avoid = [(v, row["zh"]) for row in translation.glossary() for v in row["avoid"]]  # type: ignore[union-attr]
+    for i, unit in enumerate(translation.units(page), start=1):
+        entry = entries.get(translation.key(unit))
+        where = f"{page} unit {i} ({translation.key(unit)})"
+        if entry is None:
+            out.append(f"{where}: no entry (run: scripts/translate.py stub {page})")
+            continue
+        zh = (entry.get("zh") or "").strip()
+        if not zh:
+            out.append(f"{where}: not translated")
+            continue
+        if "old_zh" in entry:
+            out.append(f"{where}: stale: the English changed (old_en); update zh, then delete old_en and old_zh")
+        out += [f"{where}: {p}" for p in translation.structure_problems(unit, zh)]
+        out += [f"{where}: {p}" for p in translation.typography_problems(zh)]
+        out += [f"{where}: uses {v!r}; the glossary's term is {t!r}" for v, t in avoid if v in zh]
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("command", choices=("stub", "check", "status", "build"))
+    parser.add_argument("pages", nargs="*")
+    parser.add_argument("--lang", default="zh", choices=translation.LANGUAGES)
+    args = parser.parse_args()
+    pages = args.pages or translation.toc_pages()
+    if args.command == "stub":
+        for page in pages:
+            n, todo = translation.stub(args.lang, page)
+            print(f"{translation.catalogue_path(args.lang, page).relative_to(ROOT)}: {n} units, {todo} to translate")
+        return 0
+    if args.command == "check":
+        problems = [p for page in pages for p in page_problems(args.lang, page)]
+        print("\n".join(problems) or f"{len(pages)} page(s): every unit translated and well formed")
+        return 1 if problems else 0
+    if args.command == "status":
+        done = total = 0
+        for page in pages:
+            n = len(translation.units(page))
+            ok = n - sum(1 for p in page_problems(args.lang, page) if p.endswith(("not translated", "no entry"))
+                         or ": stale:" in p)
+            done, total = done + ok, total + n
+            print(f"{page}: {ok}/{n}")
+        print(f"translated: {100 * done / total:.1f}% ({done} of {total} units)")
+        return 0
+    written = translation.build_edition(args.lang)
+    print(f"{args.lang}/: {len(written)} files written")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
