@@ -1,10 +1,14 @@
 # The README's two commands: `make book` and `make test`. Both set up .venv themselves.
-.PHONY: book lint test portability bench data env clean
+.PHONY: book lint test portability bench data env clean _build/html/zh
 
 export VAE_LIB_NO_PROGRESS := 1
 export PYTHONHASHSEED := 0
 
 BUILD_SITE := .venv/bin/jupyter-book build . --all -W -n --keep-going
+# The Chinese edition (scripts/translate.py, _ext/translation.py): zh/ is generated from the English book
+# and locales/zh/ (it fails on any untranslated or stale unit), built from the stored outputs, and
+# served under zh/ of the same site.
+BUILD_ZH := $(MAKE) -s _build/html/zh
 
 env:
 	bash scripts/env.sh
@@ -12,6 +16,7 @@ env:
 # The published site: executes every chapter (execute_notebooks: force in _config.yml).
 book: env
 	$(BUILD_SITE)
+	$(BUILD_ZH)
 	@echo "Open _build/html/index.html, or serve it: .venv/bin/python -m http.server -d _build/html 8000"
 
 # ruff and mypy, as configured in pyproject.toml (both pinned in requirements.txt); `make test` runs it first.
@@ -25,6 +30,7 @@ lint: env
 test: env lint
 	.venv/bin/python -m pytest --ignore=tests/test_browser.py
 	BOOK_EXECUTE=off $(BUILD_SITE)
+	$(BUILD_ZH)
 	BOOK_SITE_DIR=_build/html .venv/bin/python -m pytest tests/test_browser.py
 
 # Seeds x CPU conditions, and the cross matrix of stored-vs-fresh outputs (CONTRIBUTING.md, "Portability").
@@ -46,6 +52,12 @@ data: env
 	.venv/bin/python scripts/eq8_controls.py
 	.venv/bin/python scripts/rate_distortion.py
 	.venv/bin/python scripts/rate_distortion.py --checks
+
+# Always rebuilt (a phony prerequisite): it is cheap, about 40 s, and its inputs are many.
+_build/html/zh: env
+	.venv/bin/python scripts/translate.py build
+	.venv/bin/jupyter-book build zh --all -W -n --keep-going --path-output _build/zh
+	rm -rf _build/html/zh && cp -r _build/zh/_build/html _build/html/zh
 
 clean:
 	rm -rf _build .pytest_cache

@@ -87,6 +87,14 @@ SEARCH_TERMS = {
 }
 
 
+def search_terms(edition: str) -> dict[str, str]:
+    """``SEARCH_TERMS``, or an edition's own (``locales/<lang>/site.yml``)."""
+    if edition == "en":
+        return SEARCH_TERMS
+    strings = yaml.safe_load((STATIC.parent.parent / "locales" / edition / "site.yml").read_text(encoding="utf-8"))
+    return strings["search_terms"]
+
+
 def execution_mode(environ: Mapping[str, str], configured: str) -> str:
     """The notebook execution mode for this build: ``BOOK_EXECUTE`` if set, else ``configured``."""
     value = environ.get("BOOK_EXECUTE", "").strip()
@@ -144,7 +152,7 @@ def _configure(app: Sphinx, config: Config) -> None:
 
 def _index_key_terms(app: Sphinx, doctree) -> None:
     """An index entry for each key term on the page that defines it (``SEARCH_TERMS``)."""
-    terms = [t for t, doc in SEARCH_TERMS.items() if doc == app.env.docname]
+    terms = [t for t, doc in search_terms(app.config.book_edition).items() if doc == app.env.docname]
     if not terms:
         return
     from docutils import nodes
@@ -156,18 +164,48 @@ def _index_key_terms(app: Sphinx, doctree) -> None:
     section.insert(0, index)
 
 
-def citation_data(book: Path) -> dict | None:
+EDITIONS = {  # language -> (the edition's folder on the site, its lang attribute, the switch's text)
+    "en": ("", "en", "English"),
+    "zh": ("zh/", "zh-CN", "中文"),
+}
+
+
+def edition_switch(pagename: str, edition: str) -> dict[str, str]:
+    """The link to the same page in the other edition: English pages sit at the site's root, the
+    Chinese ones under ``zh/``, with the same page names, so the two addresses differ only there."""
+    other = "zh" if edition == "en" else "en"
+    up = "../" * (pagename.count("/") + (1 if edition != "en" else 0))
+    folder, lang, text = EDITIONS[other]
+    return {"href": f"{up}{folder}{pagename}.html", "lang": lang, "text": text,
+            "label": "阅读本页的中文版" if other == "zh" else "Read this page in English"}
+
+
+def _add_edition_switch(app: Sphinx, pagename: str, templatename: str, context: dict, doctree) -> None:
+    if doctree is None and pagename not in ("search", "genindex"):
+        return
+    switch = edition_switch(pagename, app.config.book_edition)
+    link = (f'<a class="vae-edition-switch" href="{switch["href"]}" hreflang="{switch["lang"]}" '
+            f'lang="{switch["lang"]}" aria-label="{switch["label"]}">{switch["text"]}</a>')
+    context["metatags"] = context.get("metatags", "") + (
+        f'\n<link rel="alternate" hreflang="{switch["lang"]}" href="{switch["href"]}" />')
+    if isinstance(context.get("body"), str):
+        context["body"] = f'<p class="vae-edition-bar">{link}</p>\n' + context["body"]
+
+
+def citation_data(book: Path, edition: str = "en") -> dict | None:
     """What a "link to this step" button needs: the versioned address, BibTeX fields, the registry.
 
     ``None`` for a project without ``CITATION.cff`` and ``pages/equations.yml`` (the buttons then
     copy the plain address)."""
+    if edition != "en":  # an edition's book sits in a folder of the English one (scripts/translate.py)
+        book = book.parent
     if not (book / "CITATION.cff").is_file() or not (book / "pages" / "equations.yml").is_file():
         return None
     cff = yaml.safe_load((book / "CITATION.cff").read_text(encoding="utf-8"))
     registry = equation_registry.load(book / "pages" / "equations.yml")
     version, year = str(cff["version"]), str(cff["date-released"])[:4]
     return {
-        "versioned": f"{cff['url'].rstrip('/')}/v{version}/",
+        "versioned": f"{cff['url'].rstrip('/')}/v{version}/{EDITIONS[edition][0]}",
         "version": version, "year": year, "title": cff["title"],
         "author": "{" + cff["authors"][0]["name"] + "}",  # one name, not first and last (how_to_cite.md)
         "key": f"vibook{year}",
@@ -214,7 +252,7 @@ def _install_mathjax(app: Sphinx, exception: Exception | None) -> None:
         return
     count = copy_mathjax(Path(app.outdir) / "_static" / MATHJAX_STATIC_DIR)
     logger.info("book_site: MathJax served locally from _static/%s (%d files)", MATHJAX_STATIC_DIR, count)
-    data = citation_data(Path(app.confdir))
+    data = citation_data(Path(app.confdir), app.config.book_edition)
     (Path(app.outdir) / "_static" / "book_citation.js").write_text(
         "window.BOOK_CITATION = " + json.dumps(data, ensure_ascii=False, indent=1) + ";\n", encoding="utf-8")
 
@@ -232,6 +270,8 @@ def setup(app: Sphinx) -> dict:
     app.connect("build-finished", _install_mathjax)
     app.connect("doctree-read", _index_key_terms)
     app.connect("html-page-context", _fix_markup)
+    app.connect("html-page-context", _add_edition_switch)
+    app.add_config_value("book_edition", "en", "html", types=[str])  # "zh" in the Chinese edition's _config.yml
     app.add_css_file("book_site.css")
     app.add_js_file("book_citation.js", priority=800)
     app.add_js_file("book_site.js", priority=900, defer="defer")

@@ -38,7 +38,6 @@ import yaml
 import notebook_markup
 
 ROOT = Path(__file__).resolve().parent.parent
-LOCALES = ROOT / "locales"
 LANGUAGES = ("zh",)
 
 
@@ -109,12 +108,12 @@ def key(text: str) -> str:
 # ---------------------------------------------------------------- the catalogue
 
 
-def catalogue_path(lang: str, page: str) -> Path:
-    return LOCALES / lang / f"{page}.yml"
+def catalogue_path(lang: str, page: str, root: Path = ROOT) -> Path:
+    return root / "locales" / lang / f"{page}.yml"
 
 
-def load(lang: str, page: str) -> list[dict]:
-    path = catalogue_path(lang, page)
+def load(lang: str, page: str, root: Path = ROOT) -> list[dict]:
+    path = catalogue_path(lang, page, root)
     if not path.is_file():
         return []
     entries = yaml.safe_load(path.read_text(encoding="utf-8")) or []
@@ -136,8 +135,8 @@ def _str(dumper: yaml.SafeDumper, text: str) -> yaml.Node:
 _BlockDumper.add_representer(str, _str)
 
 
-def save(lang: str, page: str, entries: list[dict]) -> Path:
-    path = catalogue_path(lang, page)
+def save(lang: str, page: str, entries: list[dict], root: Path = ROOT) -> Path:
+    path = catalogue_path(lang, page, root)
     path.parent.mkdir(parents=True, exist_ok=True)
     for entry in entries:
         for field in ("en", "zh", "old_en", "old_zh"):
@@ -155,7 +154,7 @@ def stub(lang: str, page: str, root: Path = ROOT) -> tuple[int, int]:
 
     A unit whose key is known keeps its entry. A new unit gets an empty translation; if it replaced a
     unit at the same place, the former English and translation come along as ``old_en``/``old_zh``."""
-    old = load(lang, page)
+    old = load(lang, page, root)
     by_key = {e["key"]: e for e in old}
     kept_keys = {key(u) for u in units(page, root)}
     orphans = [e for e in old if e["key"] not in kept_keys]
@@ -171,18 +170,18 @@ def stub(lang: str, page: str, root: Path = ROOT) -> tuple[int, int]:
             entry["old_en"] = former.get("old_en") or former.get("en", "")
             entry["old_zh"] = former.get("old_zh") or former.get("zh", "")
         entries.append(entry)
-    save(lang, page, entries)
+    save(lang, page, entries, root)
     return len(entries), sum(1 for e in entries if not (e.get("zh") or "").strip() or "old_zh" in e)
 
 
 def translations(lang: str, page: str, root: Path = ROOT) -> list[str]:
     """The translated units of a page, in order; raises ``StaleTranslation`` if any is missing or stale."""
-    entries = {e["key"]: e for e in load(lang, page)}
+    entries = {e["key"]: e for e in load(lang, page, root)}
     out = []
     for unit in units(page, root):
         entry = entries.get(key(unit))
         if entry is None or not (entry.get("zh") or "").strip() or "old_zh" in entry:
-            raise StaleTranslation(f"{catalogue_path(lang, page)}: no current translation of\n{unit[:300]}")
+            raise StaleTranslation(f"{catalogue_path(lang, page, root)}: no current translation of\n{unit[:300]}")
         out.append(_clean(entry["zh"]))
     return out
 
@@ -278,9 +277,13 @@ _TYPO_RULES = (
 )
 
 
+_HARD_WRAP = re.compile(rf"[{_CJK}，、；：]\n(?![ \t]*(?:[-*+] |\d+\. |#|>|\||\n|:::|```|\$\$|<!--))[ \t]*[{_CJK}]")
+
+
 def typography_problems(translated: str) -> list[str]:
+    out = [f"a Chinese paragraph is one line (a line break shows as a space): …{m.group(0)!r}…"
+           for m in _HARD_WRAP.finditer(_PLAIN.sub("\n", translated))]
     text = prose(translated)
-    out = []
     for rule, says in _TYPO_RULES:
         for m in rule.finditer(text):
             start = max(0, m.start() - 12)
@@ -291,26 +294,82 @@ def typography_problems(translated: str) -> list[str]:
 # ---------------------------------------------------------------- the glossary
 
 
-GLOSSARY = LOCALES / "zh" / "TERMINOLOGY.md"
+GLOSSARY = ROOT / "locales" / "zh" / "TERMINOLOGY.md"
 
 
-def glossary(path: Path = GLOSSARY) -> list[dict[str, object]]:
-    """The rows of the glossary table: English, the one Chinese term, and the variants not used."""
-    rows = []
+def glossary(path: Path = GLOSSARY) -> list[dict]:
+    """The rows of the glossary's tables: English, the one Chinese term, the variants not used, and
+    whether the term is glossed (the first table: its first use on each page is followed by the English)."""
+    rows, glossed = [], False
     for line in path.read_text(encoding="utf-8").splitlines():
+        if line.startswith("## "):
+            glossed = line.startswith("## Glossed")
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
         if not line.startswith("|") or len(cells) < 3 or cells[0] in ("English", "") or set(cells[0]) <= set("-: "):
             continue
-        rows.append({"en": cells[0], "zh": cells[1],
+        rows.append({"en": cells[0], "zh": cells[1], "glossed": glossed,
                      "avoid": [v.strip() for v in cells[2].split("、") if v.strip() and v.strip() != "—"]})
     return rows
+
+
+def _words_only(text: str) -> str:
+    """A page's text without headings, formulas and code: where a first use counts."""
+    text = re.sub(r"^#{1,6} .*$", "", _PLAIN.sub("\n", text), flags=re.M)
+    return _CODE_SPAN.sub("c", _INLINE_MATH.sub("x", text))
+
+
+def gloss_problems(page_texts: list[str], terms: list[dict] | None = None) -> list[str]:
+    """Each glossed term's first use on a page (outside headings) must be followed, within the same
+    parenthesis, by its English: 变分推断（variational inference）."""
+    text = _words_only("\n\n".join(page_texts))
+    out = []
+    for row in terms if terms is not None else glossary():
+        if not row["glossed"]:
+            continue
+        at = text.find(row["zh"])
+        if at < 0:
+            continue
+        after = text[at + len(row["zh"]):at + len(row["zh"]) + 80]
+        m = re.match(r"[^（\n。，、…]{0,4}（([^）]*)）", after)
+        norm = lambda s: re.sub(r"[\s\-–‐]+", " ", s.lower())  # noqa: E731
+        if not m or norm(row["en"]) not in norm(m.group(1)):
+            out.append(f"the first use of {row['zh']!r} is not followed by （{row['en']}）: "
+                       f"…{text[max(0, at - 10):at + len(row['zh']) + 20]!r}…")
+    return out
+
+
+def problems(lang: str, page: str, root: Path = ROOT) -> list[str]:
+    """Every stale, missing or malformed unit of a page's translation (empty when it is complete)."""
+    entries = {e["key"]: e for e in load(lang, page, root)}
+    out = []
+    avoid = [(v, row["zh"]) for row in glossary() for v in row["avoid"]]  # type: ignore[union-attr]
+    for i, unit in enumerate(units(page, root), start=1):
+        entry = entries.get(key(unit))
+        where = f"{page} unit {i} ({key(unit)})"
+        if entry is None:
+            out.append(f"{where}: no entry (run: scripts/translate.py stub {page})")
+            continue
+        zh = (entry.get("zh") or "").strip()
+        if not zh:
+            out.append(f"{where}: not translated")
+            continue
+        if "old_zh" in entry:
+            out.append(f"{where}: stale: the English changed (old_en); update zh, then delete old_en and old_zh")
+        out += [f"{where}: {p}" for p in structure_problems(unit, zh)]
+        out += [f"{where}: {p}" for p in typography_problems(zh)]
+        out += [f"{where}: uses {v!r}; the glossary's term is {t!r}" for v, t in avoid if v in zh]
+    done = [(e.get("zh") or "") for e in entries.values() if (e.get("zh") or "").strip()]
+    order = [entries[k]["zh"] for k in (key(u) for u in units(page, root)) if k in entries]
+    if len(done) == len(entries):
+        out += [f"{page}: {p}" for p in gloss_problems(order)]
+    return out
 
 
 # ---------------------------------------------------------------- the edition's book
 
 
-def site_strings(lang: str) -> dict:
-    return yaml.safe_load((LOCALES / lang / "site.yml").read_text(encoding="utf-8"))
+def site_strings(lang: str, root: Path = ROOT) -> dict:
+    return yaml.safe_load((root / "locales" / lang / "site.yml").read_text(encoding="utf-8"))
 
 
 def translated_notebook(lang: str, page: str, root: Path = ROOT, context: notebook_markup.Context | None = None) -> dict:
@@ -319,10 +378,79 @@ def translated_notebook(lang: str, page: str, root: Path = ROOT, context: notebo
     texts = iter(translations(lang, page, root))
     context = copy.copy(context or notebook_markup.context_for(nb, root))
     context.glue = notebook_markup.glued_values(nb)
-    context.eqref = site_strings(lang)["eqref_format"]
+    context.eqref = site_strings(lang, root)["eqref_format"]
     for cell in nb["cells"]:
         if cell["cell_type"] == "markdown":
             cell["source"] = notebook_markup.readable(next(texts), context)
-    nb["metadata"]["language_info"] = nb["metadata"].get("language_info", {})
     nb["metadata"].setdefault("vae_book", {})["edition"] = {"language": lang, "source": f"{page}.ipynb"}
     return nb
+
+
+def _page_text(lang: str, page: str, root: Path = ROOT) -> str:
+    return "\n\n".join(translations(lang, page, root)) + "\n"
+
+
+def edition_config(lang: str, root: Path = ROOT) -> dict:
+    """The edition's ``_config.yml``: the English one, built from stored outputs, with the edition's strings."""
+    config = yaml.safe_load((root / "_config.yml").read_text(encoding="utf-8"))
+    strings = site_strings(lang, root)
+    config["title"] = strings["title"]
+    config["execute"]["execute_notebooks"] = "off"  # the English notebooks' stored outputs, shared
+    config["bibtex_bibfiles"] = ["../references.bib"]
+    config["repository"]["path_to_book"] = lang  # the Colab and Binder buttons open this edition's notebook
+    sphinx = config["sphinx"]
+    sphinx["local_extensions"] = {name: f"../{path}" for name, path in sphinx["local_extensions"].items()}
+    sphinx["config"].update({
+        "language": strings["language"],
+        "html_search_language": lang,  # Sphinx's Chinese search, which splits words with jieba
+        "math_eqref_format": strings["eqref_format"],
+        "book_edition": lang,
+    })
+    return config
+
+
+def edition_toc(lang: str, root: Path = ROOT) -> dict:
+    toc = yaml.safe_load((root / "_toc.yml").read_text(encoding="utf-8"))
+    captions = site_strings(lang, root)["captions"]
+    for part in toc["parts"]:
+        part["caption"] = captions[part["caption"]]
+    return toc
+
+
+def edition_files(lang: str, root: Path = ROOT) -> dict[str, str]:
+    """Every file of the edition's book, relative path -> text. Raises ``StaleTranslation`` if a unit
+    has no current translation: an edition is built whole or not at all."""
+    header = f"# Generated by scripts/translate.py build from the English book and locales/{lang}/: do not edit.\n"
+    files = {
+        "_config.yml": header + yaml.safe_dump(edition_config(lang, root), allow_unicode=True, sort_keys=False),
+        "_toc.yml": header + yaml.safe_dump(edition_toc(lang, root), allow_unicode=True, sort_keys=False),
+    }
+    context = None
+    for page in toc_pages(root):
+        path = page_file(page, root)
+        if path.suffix == ".md":
+            files[f"{page}.md"] = _page_text(lang, page, root)
+            continue
+        if context is None:
+            context = notebook_markup.Context(equations=notebook_markup.equation_numbers(root),
+                                              citations=notebook_markup.citation_labels())
+        nb = translated_notebook(lang, page, root, context)
+        files[f"{page}.ipynb"] = json.dumps(nb, indent=1, ensure_ascii=False) + "\n"
+    return files
+
+
+def build_edition(lang: str, root: Path = ROOT) -> list[Path]:
+    """Write the edition's book into ``<root>/<lang>/`` (files no longer generated are removed)."""
+    out = root / lang
+    files = edition_files(lang, root)
+    for old in [p for p in out.rglob("*") if p.is_file()] if out.is_dir() else []:
+        if str(old.relative_to(out)) not in files:
+            old.unlink()
+    written = []
+    for rel, text in files.items():
+        path = out / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if not path.is_file() or path.read_text(encoding="utf-8") != text:
+            path.write_text(text, encoding="utf-8")
+        written.append(path)
+    return written

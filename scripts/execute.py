@@ -23,6 +23,8 @@ import freshness  # scripts/ is on sys.path when this file is run
 
 root = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(root / "_ext"))
+import translation  # noqa: E402
+
 import notebook_markup  # noqa: E402
 
 os.environ.setdefault("VAE_LIB_NO_PROGRESS", "1")
@@ -56,3 +58,12 @@ for path in paths:
     target.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, target)
     print(f"{path}: executed in {time.perf_counter() - start:.1f} s -> {target}")
+
+# The Chinese edition's notebooks share these outputs: regenerate them (zh/), unless a translation
+# is missing or stale, which tests/test_translation.py then reports by page and unit.
+if not args.out:
+    try:
+        translation.build_edition("zh")
+        print("zh/: the Chinese edition regenerated from the new outputs")
+    except translation.StaleTranslation as error:
+        print(f"zh/ not regenerated, a translation is missing or stale (scripts/translate.py check):\n{error}")

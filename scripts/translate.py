@@ -17,28 +17,6 @@ sys.path.insert(0, str(ROOT / "_ext"))
 import translation  # noqa: E402
 
 
-def page_problems(lang: str, page: str) -> list[str]:
-    entries = {e["key"]: e for e in translation.load(lang, page)}
-    out = []
-    avoid = [(v, row["zh"]) for row in translation.glossary() for v in row["avoid"]]  # type: ignore[union-attr]
-    for i, unit in enumerate(translation.units(page), start=1):
-        entry = entries.get(translation.key(unit))
-        where = f"{page} unit {i} ({translation.key(unit)})"
-        if entry is None:
-            out.append(f"{where}: no entry (run: scripts/translate.py stub {page})")
-            continue
-        zh = (entry.get("zh") or "").strip()
-        if not zh:
-            out.append(f"{where}: not translated")
-            continue
-        if "old_zh" in entry:
-            out.append(f"{where}: stale: the English changed (old_en); update zh, then delete old_en and old_zh")
-        out += [f"{where}: {p}" for p in translation.structure_problems(unit, zh)]
-        out += [f"{where}: {p}" for p in translation.typography_problems(zh)]
-        out += [f"{where}: uses {v!r}; the glossary's term is {t!r}" for v, t in avoid if v in zh]
-    return out
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("command", choices=("stub", "check", "status", "build"))
@@ -52,14 +30,14 @@ def main() -> int:
             print(f"{translation.catalogue_path(args.lang, page).relative_to(ROOT)}: {n} units, {todo} to translate")
         return 0
     if args.command == "check":
-        problems = [p for page in pages for p in page_problems(args.lang, page)]
+        problems = [p for page in pages for p in translation.problems(args.lang, page)]
         print("\n".join(problems) or f"{len(pages)} page(s): every unit translated and well formed")
         return 1 if problems else 0
     if args.command == "status":
         done = total = 0
         for page in pages:
             n = len(translation.units(page))
-            ok = n - sum(1 for p in page_problems(args.lang, page) if p.endswith(("not translated", "no entry"))
+            ok = n - sum(1 for p in translation.problems(args.lang, page) if p.endswith(("not translated", "no entry"))
                          or ": stale:" in p)
             done, total = done + ok, total + n
             print(f"{page}: {ok}/{n}")

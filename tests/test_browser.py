@@ -25,6 +25,7 @@ Two kinds of check:
 """
 from __future__ import annotations
 
+import copy
 import functools
 import http.server
 import json
@@ -80,6 +81,10 @@ def site() -> Path:
     env = {**os.environ, "BOOK_EXECUTE": "off", "VAE_LIB_NO_PROGRESS": "1"}
     done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, f"the site build failed:\n{done.stdout[-6000:]}\n{done.stderr[-3000:]}"
+    # ...and the Chinese edition into its zh/ folder, as the Makefile's BUILD_ZH does
+    done = subprocess.run(["make", "-s", "_build/html/zh"], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=900)
+    assert done.returncode == 0, f"the Chinese edition's build failed:\n{done.stdout[-6000:]}\n{done.stderr[-3000:]}"
     return ROOT / "_build" / "html"
 
 
@@ -1044,3 +1049,92 @@ def test_drawing_with_a_mouse_a_finger_and_the_keyboard(site, server, browser):
             page.close()
             checked += 1
     assert checked == 2
+
+
+# --- The Chinese edition (zh/, _ext/translation.py) ------------------------------------------------------
+
+_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]")
+
+
+def _english_pages(site: Path) -> list[str]:
+    return [p for p in _pages(site) if not p.startswith("zh/")]
+
+
+def test_every_page_links_to_the_same_page_in_the_other_edition(site):
+    """Each English page has its Chinese twin under zh/, and each links to the other (same page name)."""
+    english = [p for p in _english_pages(site) if p not in ("search.html", "genindex.html")]
+    assert any(p.startswith("chapters/") for p in english)
+    problems = []
+    for rel in english:
+        for here, there in ((rel, f"zh/{rel}"), (f"zh/{rel}", rel)):
+            if not (site / here).is_file():
+                problems.append(f"{here}: missing")
+                continue
+            switch = _soup(site / here).select_one("a.vae-edition-switch")
+            target = ((site / here).parent / switch["href"]).resolve() if switch else None
+            if target != (site / there).resolve():
+                problems.append(f"{here}: the edition switch goes to {switch and switch['href']}, not {there}")
+            if switch and switch["hreflang"] != ("zh-CN" if there.startswith("zh/") else "en"):
+                problems.append(f"{here}: hreflang {switch['hreflang']}")
+    assert not problems, "\n".join(problems)
+
+
+def test_the_chinese_pages_are_in_chinese(site):
+    """The zh pages declare zh-CN, and their prose (outside code, outputs and formulas) is Chinese."""
+    pages = [p for p in _pages(site) if p.startswith("zh/") and p not in ("zh/search.html", "zh/genindex.html")]
+    assert len(pages) == len([p for p in _english_pages(site) if p not in ("search.html", "genindex.html")])
+    for rel in pages:
+        soup = _soup(site / rel)
+        assert soup.html["lang"] == "zh-CN", f"{rel}: lang={soup.html.get('lang')}"
+        article = copy.copy(soup.select_one("article.bd-article"))
+        for noise in article.select(".cell_output, .cell_input, .math, pre, code, .vae-explorer, .citation, "
+                                    "div.bibliography, a.vae-edition-switch"):
+            noise.decompose()
+        text = " ".join(p.get_text(" ") for p in article.select("p, li, h1, h2, h3"))
+        cjk, latin = len(_CJK.findall(text)), len(re.findall(r"[A-Za-z]", text))
+        assert cjk > 0.5 * (cjk + latin) or rel == "zh/pages/references.html", \
+            f"{rel}: its prose is not Chinese ({cjk} Chinese characters, {latin} Latin letters)"
+
+
+def test_chinese_chapters_open_their_own_notebooks(site):
+    config = _config(site)
+    org, repo = urlsplit(config["repository"]["url"]).path.strip("/").split("/")
+    for rel in [p for p in _pages(site) if p.startswith("zh/chapters/")]:
+        docname = rel[len("zh/"): -len(".html")]
+        hrefs = [a["href"] for a in _soup(site / rel).find_all("a", href=True)]
+        want = f"https://colab.research.google.com/github/{org}/{repo}/blob/main/zh/{docname}.ipynb"
+        assert want in hrefs, f"{rel}: no Colab link to the Chinese notebook {want}"
+        assert (ROOT / "zh" / f"{docname}.ipynb").is_file()
+        downloads = [h for h in hrefs if h.endswith(f"_sources/{docname}.ipynb")]
+        assert downloads and ((site / rel).parent / downloads[0]).resolve().is_file(), f"{rel}: no notebook download"
+
+
+def test_chinese_pages_number_and_compute_as_the_english_ones(site, visits):
+    """The same equation labels and numbers, the same explorers giving the same values as their sliders move."""
+    for rel in _chapters(site):
+        en, zh = visits[rel], visits[f"zh/{rel}"]
+        numbers = lambda r: [(e["id"], e["number"]) for e in r["layout"]["equations"]]  # noqa: E731
+        assert numbers(en) == numbers(zh), f"zh/{rel}: equation numbers differ from {rel}"
+        moves = lambda r: [(m["explorer"], m["slider"], m["changed"], m["rendered"], m["shown"], m["error"])  # noqa: E731
+                           for m in r.get("sliders", [])]
+        assert moves(en) == moves(zh), f"zh/{rel}: its explorers differ from {rel}'s"
+        assert not zh["console"], f"zh/{rel}: {zh['console']}"
+
+
+SEARCH_FIRST_ZH = {"证据下界": "chapters/04_bayes_rewrite", "KL 散度": "chapters/03_kl_divergence",
+                   "重参数化技巧": "chapters/02_vae", "后验坍缩": "chapters/06_final_loss"}
+
+
+def test_chinese_search_ranks_the_defining_page_first(server, browser):
+    """Sphinx's Chinese search (words split by jieba, in the index and in the query) finds each key term's page first."""
+    page = browser.new_page()
+    _offline(page, server, [])
+    wrong = {}
+    for term, doc in SEARCH_FIRST_ZH.items():
+        page.goto(f"{server}zh/search.html?q={term}", wait_until="load")
+        page.wait_for_selector("ul.search li", timeout=30_000)
+        first = page.eval_on_selector("ul.search li a", "a => a.getAttribute('href')")
+        if not first.split("#")[0].startswith(doc):
+            wrong[term] = first
+    page.close()
+    assert not wrong, f"Chinese search did not list the defining page first: {wrong}"
