@@ -55,9 +55,13 @@ data: env
 
 # Always rebuilt (a phony prerequisite): it is cheap, about 40 s, and its inputs are many.
 _build/html/zh: env
-	.venv/bin/python scripts/translate.py build
-	.venv/bin/jupyter-book build zh --all -W -n --keep-going --path-output _build/zh
-	rm -rf _build/html/zh && cp -r _build/zh/_build/html _build/html/zh
+	@if .venv/bin/python scripts/translate.py published; then \
+	  .venv/bin/python scripts/translate.py build \
+	  && .venv/bin/jupyter-book build zh --all -W -n --keep-going --path-output _build/zh \
+	  && rm -rf _build/html/zh && cp -r _build/zh/_build/html _build/html/zh; \
+	else rm -rf _build/html/zh; \
+	  echo "The Chinese edition is not published yet (locales/zh/site.yml): not built."; \
+	  .venv/bin/python scripts/translate.py status | tail -1; fi
 
 clean:
 	rm -rf _build .pytest_cache

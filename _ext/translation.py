@@ -350,11 +350,12 @@ def problems(lang: str, page: str, root: Path = ROOT) -> list[str]:
             out.append(f"{where}: no entry (run: scripts/translate.py stub {page})")
             continue
         zh = (entry.get("zh") or "").strip()
-        if not zh:
-            out.append(f"{where}: not translated")
-            continue
         if "old_zh" in entry:
             out.append(f"{where}: stale: the English changed (old_en); update zh, then delete old_en and old_zh")
+        if not zh:
+            if "old_zh" not in entry:
+                out.append(f"{where}: not translated")
+            continue
         out += [f"{where}: {p}" for p in structure_problems(unit, zh)]
         out += [f"{where}: {p}" for p in typography_problems(zh)]
         out += [f"{where}: uses {v!r}; the glossary's term is {t!r}" for v, t in avoid if v in zh]
@@ -366,6 +367,11 @@ def problems(lang: str, page: str, root: Path = ROOT) -> list[str]:
 
 
 # ---------------------------------------------------------------- the edition's book
+
+
+def published(lang: str, root: Path = ROOT) -> bool:
+    """Whether the edition is built and linked (``published`` in ``locales/<lang>/site.yml``)."""
+    return bool(site_strings(lang, root).get("published"))
 
 
 def site_strings(lang: str, root: Path = ROOT) -> dict:

@@ -61,7 +61,7 @@ for path in paths:
 
 # The Chinese edition's notebooks share these outputs: regenerate them (zh/), unless a translation
 # is missing or stale, which tests/test_translation.py then reports by page and unit.
-if not args.out:
+if not args.out and translation.published("zh"):
     try:
         translation.build_edition("zh")
         print("zh/: the Chinese edition regenerated from the new outputs")

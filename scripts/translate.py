@@ -4,6 +4,7 @@ Usage: .venv/bin/python scripts/translate.py stub   [PAGE ...]   bring catalogue
        .venv/bin/python scripts/translate.py check  [PAGE ...]   report every stale, missing or malformed unit
        .venv/bin/python scripts/translate.py status               the percentage translated, per page
        .venv/bin/python scripts/translate.py build                write the edition's book into zh/
+       .venv/bin/python scripts/translate.py published            exit 0 if site.yml publishes the edition
 PAGE is a page of _toc.yml, for example chapters/01_autoencoder or intro (default: every page).
 """
 from __future__ import annotations
@@ -19,7 +20,7 @@ import translation  # noqa: E402
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("command", choices=("stub", "check", "status", "build"))
+    parser.add_argument("command", choices=("stub", "check", "status", "build", "published"))
     parser.add_argument("pages", nargs="*")
     parser.add_argument("--lang", default="zh", choices=translation.LANGUAGES)
     args = parser.parse_args()
@@ -43,6 +44,8 @@ def main() -> int:
             print(f"{page}: {ok}/{n}")
         print(f"translated: {100 * done / total:.1f}% ({done} of {total} units)")
         return 0
+    if args.command == "published":  # for make: exit status 0 when the edition is to be built
+        return 0 if translation.published(args.lang) else 1
     written = translation.build_edition(args.lang)
     print(f"{args.lang}/: {len(written)} files written")
     return 0

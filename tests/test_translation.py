@@ -20,6 +20,9 @@ import translation  # noqa: E402
 import notebook_markup  # noqa: E402
 
 PAGES = translation.toc_pages()
+PUBLISHED = translation.published("zh")
+unpublished = pytest.mark.skipif(not PUBLISHED, reason="the Chinese edition is not published yet (locales/zh/site.yml)")
+UNTRANSLATED = ("not translated", "no entry (run: scripts/translate.py stub")
 
 
 def test_every_page_of_the_book_has_a_catalogue():
@@ -39,6 +42,8 @@ def test_the_translation_is_complete_and_current():
             if entry is None or not (entry.get("zh") or "").strip() or "old_zh" in entry:
                 todo.setdefault(page, []).append(translation.key(unit))
     missing = sum(len(v) for v in todo.values())
+    if not PUBLISHED:
+        pytest.skip(f"the Chinese edition is not published yet: {100 * (total - missing) / total:.1f}% translated")
     assert not todo, (f"translated: {100 * (total - missing) / total:.1f}% ({total - missing} of {total} units); "
                       f"missing or stale: {todo}")
 
@@ -46,6 +51,8 @@ def test_the_translation_is_complete_and_current():
 @pytest.mark.parametrize("page", PAGES)
 def test_each_translation_keeps_the_structure_typography_and_terms(page):
     problems = translation.problems("zh", page)
+    if not PUBLISHED:  # what is translated must still be current and well formed
+        problems = [p for p in problems if not p.endswith(UNTRANSLATED[0]) and UNTRANSLATED[1] not in p]
     assert not problems, "\n".join(problems[:20])
 
 
@@ -69,6 +76,10 @@ def test_an_english_edit_makes_its_unit_stale(tmp_path):
     for nb in (ROOT / "chapters").glob("*.ipynb"):
         shutil.copy(nb, tmp_path / "chapters" / nb.name)
     page = "pages/how_to_cite"
+    entries = translation.load("zh", page, tmp_path)
+    for entry in entries:  # a stand-in translation where the page has none yet
+        entry["zh"] = entry["zh"] or entry["en"]
+    translation.save("zh", page, entries, tmp_path)
     assert translation.translations("zh", page, tmp_path)
     path = tmp_path / f"{page}.md"
     text = path.read_text(encoding="utf-8")
@@ -148,6 +159,7 @@ def test_markdown_pages_are_cut_at_headings_outside_fences():
 # ---------------------------------------------------------------- the generated book
 
 
+@unpublished
 def test_the_edition_in_zh_is_generated_from_the_catalogue():
     """zh/ holds exactly what scripts/translate.py build writes now (so Colab opens current notebooks)."""
     files = translation.edition_files("zh")
@@ -157,6 +169,7 @@ def test_the_edition_in_zh_is_generated_from_the_catalogue():
     assert not stale, f"zh/ is out of date (run scripts/translate.py build): {stale}"
 
 
+@unpublished
 @pytest.mark.parametrize("page", [p for p in PAGES if p.startswith("chapters/")])
 def test_a_chinese_notebook_shares_the_code_outputs_and_equation_numbers(page):
     english = json.loads((ROOT / f"{page}.ipynb").read_text(encoding="utf-8"))
@@ -175,6 +188,7 @@ def test_a_chinese_notebook_shares_the_code_outputs_and_equation_numbers(page):
     assert "Eq. (" not in shown.replace("<!--@eq", ""), "an equation reference reads 'Eq.' in the Chinese notebook"
 
 
+@unpublished
 def test_the_edition_config_is_chinese_and_opens_its_own_notebooks():
     config = yaml.safe_load((ROOT / "zh" / "_config.yml").read_text(encoding="utf-8"))
     sphinx = config["sphinx"]["config"]
@@ -184,6 +198,13 @@ def test_the_edition_config_is_chinese_and_opens_its_own_notebooks():
     assert config["execute"]["execute_notebooks"] == "off"
     english = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))
     assert "zh" in english["exclude_patterns"] and "locales" in english["exclude_patterns"]
+
+
+def test_an_unpublished_edition_is_neither_generated_nor_linked():
+    import book_site
+    assert book_site.zh_published() == PUBLISHED
+    if not PUBLISHED:
+        assert not (ROOT / "zh").exists(), "zh/ exists, but locales/zh/site.yml does not publish the edition"
 
 
 def test_the_edition_switch_links_the_same_page_in_both_editions():
