@@ -315,7 +315,7 @@ def glossary(path: Path = GLOSSARY) -> list[dict]:
 def _words_only(text: str) -> str:
     """A page's text without headings, formulas and code: where a first use counts."""
     text = re.sub(r"^#{1,6} .*$", "", _PLAIN.sub("\n", text), flags=re.M)
-    return _CODE_SPAN.sub("c", _INLINE_MATH.sub("x", text))
+    return _CODE_SPAN.sub("c", _INLINE_MATH.sub("x", _ROLE.sub("R", text)))
 
 
 def gloss_problems(page_texts: list[str], terms: list[dict] | None = None) -> list[str]:
