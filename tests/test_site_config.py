@@ -249,8 +249,10 @@ def _make_recipe(target: str) -> list[str]:
 
 
 def test_make_book_executes_and_make_test_executes_once():
-    assert _make_recipe("book")[0] == f".venv/bin/{BUILD}", "`make book` is the plain, executing build"
-    first, build, browser = _make_recipe("test")
+    assert _make_recipe("book")[:2] == [f".venv/bin/{BUILD}", "$(BUILD_ZH)"], "`make book` is the plain, executing build"
+    first, build, zh, browser = _make_recipe("test")
+    assert zh == "$(BUILD_ZH)", "the Chinese edition (from the stored outputs) is built before the browser test"
+    assert "--path-output _build/zh" in "".join(_make_recipe("_build/html/zh"))
     assert first.startswith(".venv/bin/python -m pytest") and "--ignore=tests/test_browser.py" in first
     assert build == f"BOOK_EXECUTE=off .venv/bin/{BUILD}", "the site for the browser test reuses the stored outputs"
     assert browser.startswith("BOOK_SITE_DIR=_build/html ") and browser.endswith("pytest tests/test_browser.py")
