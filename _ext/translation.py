@@ -312,10 +312,18 @@ def glossary(path: Path = GLOSSARY) -> list[dict]:
     return rows
 
 
+# Words that hold a term by accident: 来自编码器 is 来自 + 编码器 ("comes from the encoder"), not 自编码器.
+_NOT_A_USE = re.compile(r"(?<=[来出源各亲独])自(?=编码器)")
+
+
+def _prose(text: str) -> str:
+    """Text without formulas, code and roles' targets: where a word of the translation can be checked."""
+    return _CODE_SPAN.sub("c", _INLINE_MATH.sub("x", _ROLE.sub("R", _PLAIN.sub("\n", text))))
+
+
 def _words_only(text: str) -> str:
     """A page's text without headings, formulas and code: where a first use counts."""
-    text = re.sub(r"^#{1,6} .*$", "", _PLAIN.sub("\n", text), flags=re.M)
-    return _CODE_SPAN.sub("c", _INLINE_MATH.sub("x", _ROLE.sub("R", text)))
+    return _NOT_A_USE.sub("自 ", re.sub(r"^#{1,6} .*$", "", _prose(text), flags=re.M))
 
 
 def gloss_problems(page_texts: list[str], terms: list[dict] | None = None) -> list[str]:
@@ -358,7 +366,7 @@ def problems(lang: str, page: str, root: Path = ROOT) -> list[str]:
             continue
         out += [f"{where}: {p}" for p in structure_problems(unit, zh)]
         out += [f"{where}: {p}" for p in typography_problems(zh)]
-        out += [f"{where}: uses {v!r}; the glossary's term is {t!r}" for v, t in avoid if v in zh]
+        out += [f"{where}: uses {v!r}; the glossary's term is {t!r}" for v, t in avoid if v in _prose(zh)]
     done = [(e.get("zh") or "") for e in entries.values() if (e.get("zh") or "").strip()]
     order = [entries[k]["zh"] for k in (key(u) for u in units(page, root)) if k in entries]
     if len(done) == len(entries):

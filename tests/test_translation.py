@@ -151,6 +151,18 @@ def test_a_glossed_term_needs_its_english_at_first_use():
     assert translation.gloss_problems(["变分推断（Variational-Inference）"], rows) == []
 
 
+def test_a_word_that_holds_a_term_by_accident_is_not_its_first_use():
+    rows = [{"en": "auto-encoder", "zh": "自编码器", "glossed": True, "avoid": []}]
+    assert translation.gloss_problems(["梯度来自编码器。自编码器（auto-encoder）……"], rows) == []
+    assert translation.gloss_problems(["梯度来自自编码器。自编码器（auto-encoder）……"], rows)
+
+
+def test_a_variant_in_code_or_a_formula_is_not_a_use():
+    """The glossary's variants are checked in the prose only: a glue name such as `kl_nats` may hold one."""
+    prose = translation._prose("散度为 {glue:text}`kl_nats:.3f` 奈特，`nats` 与 $\\text{nats}$。")
+    assert "nats" not in prose and "奈特" in prose
+
+
 def test_markdown_pages_are_cut_at_headings_outside_fences():
     text = "# A\n\nintro\n\n```bash\n# not a heading\n```\n\n(lab)=\n## B\n\ntext\n"
     assert translation.split_sections(text) == ["# A\n\nintro\n\n```bash\n# not a heading\n```", "(lab)=\n## B\n\ntext"]
