@@ -316,14 +316,10 @@ def glossary(path: Path = GLOSSARY) -> list[dict]:
 _NOT_A_USE = re.compile(r"(?<=[来出源各亲独])自(?=编码器)")
 
 
-def _prose(text: str) -> str:
-    """Text without formulas, code and roles' targets: where a word of the translation can be checked."""
-    return _CODE_SPAN.sub("c", _INLINE_MATH.sub("x", _ROLE.sub("R", _PLAIN.sub("\n", text))))
-
-
 def _words_only(text: str) -> str:
     """A page's text without headings, formulas and code: where a first use counts."""
-    return _NOT_A_USE.sub("自 ", re.sub(r"^#{1,6} .*$", "", _prose(text), flags=re.M))
+    text = re.sub(r"^#{1,6} .*$", "", _PLAIN.sub("\n", text), flags=re.M)
+    return _NOT_A_USE.sub("自 ", prose(text))
 
 
 def gloss_problems(page_texts: list[str], terms: list[dict] | None = None) -> list[str]:
@@ -366,7 +362,7 @@ def problems(lang: str, page: str, root: Path = ROOT) -> list[str]:
             continue
         out += [f"{where}: {p}" for p in structure_problems(unit, zh)]
         out += [f"{where}: {p}" for p in typography_problems(zh)]
-        out += [f"{where}: uses {v!r}; the glossary's term is {t!r}" for v, t in avoid if v in _prose(zh)]
+        out += [f"{where}: uses {v!r}; the glossary's term is {t!r}" for v, t in avoid if v in prose(zh)]
     done = [(e.get("zh") or "") for e in entries.values() if (e.get("zh") or "").strip()]
     order = [entries[k]["zh"] for k in (key(u) for u in units(page, root)) if k in entries]
     if len(done) == len(entries):

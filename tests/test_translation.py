@@ -159,7 +159,7 @@ def test_a_word_that_holds_a_term_by_accident_is_not_its_first_use():
 
 def test_a_variant_in_code_or_a_formula_is_not_a_use():
     """The glossary's variants are checked in the prose only: a glue name such as `kl_nats` may hold one."""
-    prose = translation._prose("散度为 {glue:text}`kl_nats:.3f` 奈特，`nats` 与 $\\text{nats}$。")
+    prose = translation.prose("散度为 {glue:text}`kl_nats:.3f` 奈特，`nats` 与 $\\text{nats}$。")
     assert "nats" not in prose and "奈特" in prose
 
 
