@@ -49,6 +49,7 @@ from sphinx.util import logging
 
 import equation_registry
 import notebook_markup
+import translation
 
 logger = logging.getLogger(__name__)
 
@@ -91,8 +92,7 @@ def search_terms(edition: str) -> dict[str, str]:
     """``SEARCH_TERMS``, or an edition's own (``locales/<lang>/site.yml``)."""
     if edition == "en":
         return SEARCH_TERMS
-    strings = yaml.safe_load((STATIC.parent.parent / "locales" / edition / "site.yml").read_text(encoding="utf-8"))
-    return strings["search_terms"]
+    return translation.site_strings(edition)["search_terms"]
 
 
 def execution_mode(environ: Mapping[str, str], configured: str) -> str:
@@ -180,16 +180,10 @@ def edition_switch(pagename: str, edition: str) -> dict[str, str]:
             "label": "阅读本页的中文版" if other == "zh" else "Read this page in English"}
 
 
-def zh_published() -> bool:
-    """Whether the Chinese edition is built and so may be linked (``published`` in locales/zh/site.yml)."""
-    path = STATIC.parent.parent / "locales" / "zh" / "site.yml"
-    return path.is_file() and bool(yaml.safe_load(path.read_text(encoding="utf-8")).get("published"))
-
-
 def _add_edition_switch(app: Sphinx, pagename: str, templatename: str, context: dict, doctree) -> None:
     if doctree is None and pagename not in ("search", "genindex"):
         return
-    if app.config.book_edition == "en" and not zh_published():
+    if app.config.book_edition == "en" and not translation.published("zh"):
         return
     switch = edition_switch(pagename, app.config.book_edition)
     link = (f'<a class="vae-edition-switch" href="{switch["href"]}" hreflang="{switch["lang"]}" '

@@ -23,9 +23,8 @@ import freshness  # scripts/ is on sys.path when this file is run
 
 root = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(root / "_ext"))
-import translation  # noqa: E402
-
 import notebook_markup  # noqa: E402
+import translation  # noqa: E402
 
 os.environ.setdefault("VAE_LIB_NO_PROGRESS", "1")
 os.environ.setdefault("PYTHONHASHSEED", "0")

@@ -15,9 +15,8 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "_ext"))
-import translation  # noqa: E402
-
 import notebook_markup  # noqa: E402
+import translation  # noqa: E402
 
 PAGES = translation.toc_pages()
 PUBLISHED = translation.published("zh")
@@ -212,11 +211,9 @@ def test_the_edition_config_is_chinese_and_opens_its_own_notebooks():
     assert "zh" in english["exclude_patterns"] and "locales" in english["exclude_patterns"]
 
 
-def test_an_unpublished_edition_is_neither_generated_nor_linked():
-    import book_site
-    assert book_site.zh_published() == PUBLISHED
-    if not PUBLISHED:
-        assert not (ROOT / "zh").exists(), "zh/ exists, but locales/zh/site.yml does not publish the edition"
+@pytest.mark.skipif(PUBLISHED, reason="the edition is published")
+def test_an_unpublished_edition_is_not_generated():
+    assert not (ROOT / "zh").exists(), "zh/ exists, but locales/zh/site.yml does not publish the edition"
 
 
 def test_the_edition_switch_links_the_same_page_in_both_editions():
