@@ -252,7 +252,9 @@ def structure_problems(english: str, translated: str) -> list[str]:
 
 _CJK = "\u3400-\u4dbf\u4e00-\u9fff"
 _CJK_PUNCT = "，。：；？！、（）“”‘’《》「」—…"
-_PLAIN = re.compile(r"(?:```|:::).*?(?:```|:::)|\$\$.*?\$\$", re.S)
+# What holds no prose: code and math fences, display math, and an admonition's fence and option lines
+# (its title and body are prose, checked like the rest).
+_PLAIN = re.compile(r"```.*?```|\$\$.*?\$\$|^[ \t]*:::+(?:\{[a-z]+\})?|^[ \t]*:[a-z_-]+:[^\n]*", re.S | re.M)
 
 
 def prose(markdown: str) -> str:

@@ -121,6 +121,8 @@ def test_translated_titles_of_links_and_admonitions_are_allowed():
     ("散度(见下文)", "full-width parentheses"),
     ("散度 ，方差", "no space beside"),
     ("第一句话写在\n两行上。", "a Chinese paragraph is one line"),
+    (":::{admonition} 对原教程的更正\n:class: warning\n\n后验是KL散度。\n:::", "one space"),  # inside an admonition
+    (":::{note}\n标题(见下文)\n:::", "full-width parentheses"),
 ])
 def test_chinese_typesetting_rules_catch(text, rule):
     assert any(p.startswith(rule) for p in translation.typography_problems(text)), rule
@@ -128,6 +130,7 @@ def test_chinese_typesetting_rules_catch(text, rule):
 
 def test_well_typeset_chinese_passes():
     assert translation.typography_problems("KL 散度 $D$ 见 {eq}`elbo`，第 3 章（variational inference）。\n\n- 一项\n- 两项") == []
+    assert translation.typography_problems(":::{admonition} 更正\n:class: warning\n\n正文。\n:::\n\n```python\nx=1中\n```") == []
 
 
 def test_the_glossary_fixes_one_term_per_concept():
