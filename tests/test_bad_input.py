@@ -238,10 +238,12 @@ BAD_EXAMPLES = {
                     ("1", TypeError, "must be a number, got str"), (True, TypeError, "must be a number, got bool"),
                     (None, TypeError, "must be a number, got NoneType")],
     "bound": [("-4", TypeError, "must be a number, got str"), (None, TypeError, "must be a number, got NoneType")],
-    "n_points": [(2, ValueError, "must be an integer >= 3, got 2"), (10.0, ValueError, "must be an integer >= 3"),
-                 ("many", ValueError, "must be an integer >= 3"), (True, ValueError, "must be an integer >= 3, got True")],
-    "dim": [(v, ValueError, r"must be an integer in \[-2, 1\] for p of shape \(3, 4\)") for v in (2, -3, 1.0, "last", None)],
-    "reduction": [(v, ValueError, r"must be one of \('none', 'mean', 'sum'\)") for v in ("avg", "Mean", None)],
+    "n_points": [(2, ValueError, "must be an integer >= 3, got 2"), (10.0, TypeError, "must be an int, got float"),
+                 ("many", TypeError, "must be an int, got str"), (True, TypeError, "must be an int, got bool")],
+    "dim": [(v, ValueError, rf"must be an integer in \[-2, 1\], got {v}") for v in (2, -3)]
+           + [(v, TypeError, f"must be an int, got {type(v).__name__}") for v in (1.0, "last", None)],
+    "reduction": [(v, ValueError, r"must be one of \('none', 'mean', 'sum'\)") for v in ("avg", "Mean")]
+                 + [(None, TypeError, "must be a str, got NoneType")],
     "likelihood": [("poisson", ValueError,
                     r"must be one of \('bernoulli', 'continuous_bernoulli', 'gaussian'\), got 'poisson'")],
     "generator": [(v, TypeError, f"must be a torch.Generator or None, got {type(v).__name__}")
@@ -498,8 +500,12 @@ def test_the_likelihoods_need_a_pixel_dimension(f):
 
 
 def test_kl_quadrature_needs_a_finite_interval_in_order():
-    for lower, upper in ((1.0, -1.0), (0.0, 0.0), (-INF, 1.0), (NAN, 1.0)):
-        with pytest.raises(ValueError, match="lower and upper must be finite with lower < upper"):
+    for lower, upper in ((1.0, -1.0), (0.0, 0.0)):
+        with pytest.raises(ValueError, match=f"^lower must be below upper, got lower={lower:g}, upper={upper:g}"):
+            divergences.kl_quadrature(_std_normal, _std_normal, lower, upper)
+    for lower, upper in ((-INF, 1.0), (NAN, 1.0), (0.0, INF)):
+        name = "lower" if not math.isfinite(lower) else "upper"
+        with pytest.raises(ValueError, match=f"^{name} must be a finite number"):
             divergences.kl_quadrature(_std_normal, _std_normal, lower, upper)
 
 
@@ -715,7 +721,9 @@ def test_check_instance_and_check_callable_name_the_argument_and_what_was_expect
 
 @pytest.mark.parametrize("kwargs,error,match", [
     ({"key": "a b"}, ValueError, "^key must be an identifier"),
-    ({"label": ""}, TypeError, "^label must be a non-empty str"),
+    ({"label": ""}, ValueError, "^label must be a non-empty str"),
+    ({"label": 3}, TypeError, "^label must be a str, got int"),
+    ({"key": 3}, TypeError, "^key must be a str, got int"),
     ({"lo": NAN}, ValueError, "^lo must be a finite number"),
     ({"hi": INF}, ValueError, "^hi must be a finite number"),
     ({"lo": "0"}, TypeError, "^lo must be a number"),
@@ -724,7 +732,8 @@ def test_check_instance_and_check_callable_name_the_argument_and_what_was_expect
     ({"log": True}, ValueError, "^slider 's': a log slider needs lo > 0, got -1"),
     ({"ticks": (0.0, 5.0)}, ValueError, r"^slider 's': ticks must lie in \[-1, 1\], got \[5.0\]"),
     ({"ticks": (0.0,), "tick_labels": ("a", "b")}, ValueError, r"^slider 's': tick_labels must name every tick \(1\)"),
-    ({"digits": -1}, ValueError, "^slider 's': digits must be a non-negative int or None"),
+    ({"digits": -1}, ValueError, "^digits must be a non-negative integer, got -1"),
+    ({"digits": 1.5}, TypeError, "^digits must be an int, got float"),
     ({"stops": (0.0, NAN)}, ValueError, "^stops must be a finite number"),
     ({"stops": (0.0, 2.0)}, ValueError, r"^slider 's': stops must lie in \[-1, 1\], got \[2.0\]"),
     ({"stops": (-0.5, 0.5)}, ValueError, r"^slider 's': value must be one of the stops \[-0.5, 0.5\], got 0"),
@@ -742,28 +751,38 @@ def test_live_explorer_validates_name_kind_sliders_data_and_description():
         live.LiveExplorer("Bad Name", "kl-gaussians", [s], {}, **ok)
     with pytest.raises(ValueError, match="^kind must be one of"):
         live.LiveExplorer("x", "histogram", [s], {}, **ok)
-    with pytest.raises(TypeError, match="^sliders must be a non-empty list of Slider"):
+    with pytest.raises(ValueError, match="^sliders must hold at least one Slider"):
         live.LiveExplorer("x", "kl-gaussians", [], {}, **ok)
+    with pytest.raises(TypeError, match="^sliders must be a list of Slider, got Slider"):
+        live.LiveExplorer("x", "kl-gaussians", s, {}, **ok)
+    with pytest.raises(TypeError, match=r"^sliders\[1\] must be a Slider, got dict"):
+        live.LiveExplorer("x", "kl-gaussians", [s, {}], {}, **ok)
+    with pytest.raises(TypeError, match="^kind must be a str, got NoneType"):
+        live.LiveExplorer("x", None, [s], {}, **ok)
     with pytest.raises(ValueError, match=r"^sliders repeat a key: \['s', 's'\]"):
         live.LiveExplorer("x", "kl-gaussians", [s, s], {}, **ok)
     with pytest.raises(ValueError, match="^description must say what the figure shows"):
         live.LiveExplorer("x", "kl-gaussians", [s], {}, description=" ")
     with pytest.raises(TypeError, match="^data must be a dict, got list"):
         live.LiveExplorer("x", "kl-gaussians", [s], [], **ok)
+    with pytest.raises(TypeError, match="^learned must be a dict or None, got list"):
+        live.LiveExplorer("x", "kl-gaussians", [s], {}, learned=[], **ok)
     with pytest.raises(ValueError, match=r"must be finite \(the page reads JSON"):
         live.LiveExplorer("x", "kl-gaussians", [s], {"y_max": NAN}, **ok)
 
 
 def test_seeded_noise_and_export_name_their_arguments():
-    with pytest.raises(ValueError, match=r"^seed must be an integer in \[0, 2\*\*32\)"):
+    with pytest.raises(ValueError, match=r"^seed must be an integer in \[0, 4294967295\], got -1"):
         noise.seeded_uniform(3, -1)
+    with pytest.raises(TypeError, match="^seed must be an int, got float"):
+        noise.seeded_uniform(3, 1.0)
     with pytest.raises(ValueError, match="^dim must be a positive integer"):
         noise.seeded_normal(3, 0, 0)
     with pytest.raises(TypeError, match="^mlp must be an nn.Sequential"):
         live.export_mlp(torch.nn.Linear(2, 2))
     with pytest.raises(ValueError, match="^mlp layer 1 is Tanh; only ReLU may follow a Linear"):
         live.export_mlp(torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.Tanh(), torch.nn.Linear(2, 2)))
-    with pytest.raises(ValueError, match="^output must be 'sigmoid' or 'identity'"):
+    with pytest.raises(ValueError, match=r"^output must be one of \('sigmoid', 'identity'\), got 'tanh'"):
         live.export_mlp(torch.nn.Sequential(torch.nn.Linear(2, 2)), output="tanh")
     bad = torch.nn.Sequential(torch.nn.Linear(2, 2))
     with torch.no_grad():
@@ -773,8 +792,12 @@ def test_seeded_noise_and_export_name_their_arguments():
     exported = live.export_mlp(torch.nn.Sequential(torch.nn.Linear(2, 3)))
     with pytest.raises(ValueError, match="^layer 0 takes 2 inputs, got z with 4"):
         live.exported_forward(exported, torch.zeros(1, 4))
-    with pytest.raises(ValueError, match=r"^z must be a tensor of shape \(B, J\)"):
+    with pytest.raises(ValueError, match=r"^z must be a tensor of shape \(B, J\), got \(2,\)"):
         live.exported_forward(exported, torch.zeros(2))
+    with pytest.raises(TypeError, match="^z must be a torch.Tensor, got list"):
+        live.exported_forward(exported, [[0.0, 0.0]])
+    with pytest.raises(TypeError, match="^exported must be a dict from export_mlp, got list"):
+        live.exported_forward([], torch.zeros(1, 2))
 
 
 # === plotting ========================================================================================
@@ -793,8 +816,10 @@ def test_image_grid_latent_scatter_and_loss_curves_check_their_inputs():
         plotting.image_grid([[0.0] * 784])
     with pytest.raises(ValueError, match=r"^z must have shape \(N, J\) with J >= 2"):
         plotting.latent_scatter(torch.zeros(5, 1), torch.zeros(5))
-    with pytest.raises(ValueError, match=r"^labels must be a tensor of shape \(5,\)"):
+    with pytest.raises(TypeError, match="^labels must be a torch.Tensor, got list"):
         plotting.latent_scatter(torch.zeros(5, 2), [0] * 5)
+    with pytest.raises(ValueError, match=r"^labels must have shape \(5,\), one label per code, got \(4,\)"):
+        plotting.latent_scatter(torch.zeros(5, 2), torch.zeros(4))
     with pytest.raises(TypeError, match="^history must be a vae_lib.training.History"):
         plotting.loss_curves({"train/loss": [1.0]})
     with pytest.raises(ValueError, match=r"^keys \['heldout/loss'\] are not in the history"):
@@ -826,8 +851,17 @@ def test_choose_device_refuses_a_device_that_is_not_there():
                                          ({"logvar_max": NAN}, "logvar_max")])
 def test_kl_per_unit_grid_names_its_bounds(kwargs, name):
     # before: "mu contains NaN or inf values", about a tensor the caller never passed
-    with pytest.raises(ValueError, match=f"^{name} must be a finite number"):
+    with pytest.raises(ValueError, match=f"^{name} must be a finite (positive )?number"):
         closed_form_kl.kl_per_unit_grid(n=5, **kwargs)
+
+
+def test_kl_per_unit_grid_checks_n_and_the_order_of_its_bounds():
+    with pytest.raises(ValueError, match="^n must be an integer >= 2, got 1"):
+        closed_form_kl.kl_per_unit_grid(n=1)
+    with pytest.raises(TypeError, match="^n must be an int, got float"):
+        closed_form_kl.kl_per_unit_grid(n=5.0)
+    with pytest.raises(ValueError, match="^logvar_min must be below logvar_max, got logvar_min=1, logvar_max=-1"):
+        closed_form_kl.kl_per_unit_grid(logvar_min=1.0, logvar_max=-1.0)
 
 
 def test_gaussian_cross_entropy_term_names_mu_p_and_logvar_p():
@@ -839,10 +873,9 @@ def test_gaussian_cross_entropy_term_names_mu_p_and_logvar_p():
 
 
 def test_kl_explorer_names_its_numbers():
-    with pytest.raises(ValueError, match="^y_max must be a finite number"):
-        closed_form_kl.kl_explorer(y_max=INF)
-    with pytest.raises(ValueError, match="^y_max must be > 0"):
-        closed_form_kl.kl_explorer(y_max=0.0)
+    for y_max in (INF, 0.0):
+        with pytest.raises(ValueError, match="^y_max must be a finite positive number"):
+            closed_form_kl.kl_explorer(y_max=y_max)
 
 
 @pytest.mark.parametrize("kwargs,name", [({"s_min": -INF}, "s_min"), ({"s_max": NAN}, "s_max"),
@@ -857,7 +890,7 @@ def test_sample_cloud_explorer_names_its_arguments():
         encoder_gaussian.sample_cloud_explorer(mu_2=INF)
     with pytest.raises(ValueError, match="^n must be a positive integer"):
         encoder_gaussian.sample_cloud_explorer(n=0)
-    with pytest.raises(ValueError, match=r"^seed must be an integer in \[0, 2\*\*32\)"):
+    with pytest.raises(ValueError, match=r"^seed must be an integer in \[0, 4294967295\]"):
         encoder_gaussian.sample_cloud_explorer(seed=2**32)
 
 
@@ -866,18 +899,22 @@ def test_plane_explorer_checks_its_arguments():
     ae = AutoEncoder(ModelConfig(784, 8, 3))
     codes = latent.encode_codes(ae, torch.rand(20, 784))
     plane, labels = code_plane.principal_plane(codes), torch.arange(20) % 10
-    with pytest.raises(ValueError, match=r"^labels must have shape \(20,\), got list"):
+    with pytest.raises(TypeError, match="^labels must be a torch.Tensor, got list"):
         code_plane.plane_explorer("p", ae, plane, codes, labels.tolist())
+    with pytest.raises(ValueError, match=r"^labels must have shape \(20,\), got \(19,\)"):
+        code_plane.plane_explorer("p", ae, plane, codes, labels[1:])
     with pytest.raises(TypeError, match="^plane must be a CodePlane"):
         code_plane.plane_explorer("p", ae, (0, 1), codes, labels)
     with pytest.raises(ValueError, match="^max_points must be a positive integer"):
         code_plane.plane_explorer("p", ae, plane, codes, labels, max_points=0)
-    with pytest.raises(ValueError, match="^grid_limit must be > 0"):
+    with pytest.raises(ValueError, match="^grid_limit must be a finite positive number, got -1.0"):
         code_plane.plane_explorer("p", ae, plane, codes, labels, grid_limit=-1.0)
-    with pytest.raises(ValueError, match="^limit must be a finite number"):
+    with pytest.raises(ValueError, match="^limit must be a finite positive number, got nan"):
         code_plane.plane_explorer("p", ae, plane, codes, labels, limit=NAN)
     with pytest.raises(ValueError, match="^explorer must be a latent-plane explorer"):
         code_plane.exported_plane_codes(closed_form_kl.kl_explorer(), torch.zeros(1), torch.zeros(1))
+    with pytest.raises(TypeError, match=r"^explorer must be a LiveExplorer \(plane_explorer\), got dict"):
+        code_plane.exported_plane_codes({}, torch.zeros(1), torch.zeros(1))
 
 
 def test_latent_checks_batch_sizes_generators_and_flags():
@@ -898,9 +935,14 @@ def test_latent_checks_batch_sizes_generators_and_flags():
     with pytest.raises(TypeError, match="^make_model must be a callable"):
         latent.fit_on_subsets(None, training.ae_objective(), pixels(), {"all": torch.ones(B, dtype=torch.bool)},
                               epochs=1)
-    with pytest.raises(ValueError, match=r"^masks\['all'\] must be a boolean tensor"):
-        latent.fit_on_subsets(lambda: AutoEncoder(ModelConfig(D, 4, J)), training.ae_objective(), pixels(),
-                              {"all": [True] * B}, epochs=1)
+    make = lambda: AutoEncoder(ModelConfig(D, 4, J))  # noqa: E731
+    for mask, error, words in (([True] * B, TypeError, "must be a torch.Tensor, got list"),
+                               (torch.ones(B), TypeError, "must be a boolean tensor, got torch.float32"),
+                               (torch.ones(B + 1, dtype=torch.bool), ValueError, r"must have shape \(3,\), got \(4,\)")):
+        with pytest.raises(error, match=rf"^masks\['all'\] {words}"):
+            latent.fit_on_subsets(make, training.ae_objective(), pixels(), {"all": mask}, epochs=1)
+    with pytest.raises(TypeError, match="^masks must be a dict"):
+        latent.fit_on_subsets(make, training.ae_objective(), pixels(), [torch.ones(B, dtype=torch.bool)], epochs=1)
 
 
 def test_decoder_disagreement_names_model_a_and_model_b():
@@ -910,6 +952,37 @@ def test_decoder_disagreement_names_model_a_and_model_b():
     other = AutoEncoder(ModelConfig(D, 4, J + 1))
     with pytest.raises(ValueError, match=r"^z must have shape \(N, 3\) for model_b"):
         latent.decoder_disagreement(ae, other, torch.zeros(B, J))
+
+
+@pytest.mark.parametrize("call, error, match", [
+    (lambda: diagnostics.encode_moments(tiny_vae(), pixels(), batch_size=2.0), TypeError,
+     "^batch_size must be an int, got float"),
+    (lambda: diagnostics.spectrum_explorer(torch.rand(5), {}, n_show=6), ValueError,
+     r"^n_show must be an integer in \[1, 5\], got 6"),
+    (lambda: diagnostics.spectrum_explorer(torch.rand(5), [], n_show=5), TypeError,
+     "^variance_marks must be a dict of label -> s\\^2, got list"),
+    (lambda: latent.prior_radius(True), TypeError, "^latent_dim must be an int, got bool"),
+    (lambda: latent.prior_radius(2, 1.0), ValueError, "^mass must lie strictly between 0 and 1, got 1.0"),
+    (lambda: latent.interpolate(torch.zeros(2), torch.ones(2), 2.0), TypeError, "^steps must be an int, got float"),
+    (lambda: latent.random_codes(1.5, torch.zeros(3, 2)), TypeError, "^n must be an int, got float"),
+    (lambda: gradients.ascend_elbo(lambda z: z.sum(-1), torch.zeros(2), torch.zeros(2), estimator="reparameterised",
+                                   steps=1.0, lr=0.1, n_samples=2), TypeError, "^steps must be an int, got float"),
+    (lambda: gradients.score_function_gradients(lambda z: z.sum(-1), torch.zeros(2), torch.zeros(2), n_samples=2,
+                                                baseline="0"), TypeError,
+     "^baseline must be a finite number or a GradientSamples"),
+    (lambda: gradients.score_function_gradients(lambda z: z.sum(-1), torch.zeros(2), torch.zeros(2), n_samples=2,
+                                                baseline=NAN), ValueError, "^baseline must be a finite number, got nan"),
+    (lambda: linear_gaussian.grid_rule(torch.zeros(1), torch.ones(1), n_points=2), ValueError,
+     "^n_points must be an integer >= 3, got 2"),
+    (lambda: book.scientific(1.0, digits=1.0), TypeError, "^digits must be an int, got float"),
+    (lambda: book.holds("x", 1), TypeError, "^condition must be a bool, got int"),
+    (lambda: book.holds("", True), ValueError, "^statement must be a non-empty str"),
+    (lambda: book.use_claims(""), ValueError, "^chapter must be a non-empty str"),
+    (lambda: book.use_claims(3), TypeError, r"^chapter must be a chapter name \(str\) or a mapping of ranges, got int"),
+])
+def test_the_chapters_helpers_raise_one_type_per_rule(call, error, match):
+    with pytest.raises(error, match=match):
+        call()
 
 
 def test_diagnostics_names_eigenvalue_and_sample():
@@ -927,6 +1000,14 @@ def test_kl_fits_names_the_start_and_checks_the_mixture():
         kl_fits.fit_gaussian(target, "reverse", 0.0, "wide", steps=1)
     with pytest.raises(TypeError, match="^weights must be a tuple of numbers"):
         kl_fits.GaussianMixture1D(weights="ab", means=(0.0, 1.0), stds=(1.0, 1.0))
+    with pytest.raises(TypeError, match=r"^means\[0\] must be a number, got str"):
+        kl_fits.GaussianMixture1D(weights=(0.5, 0.5), means=("0", 1.0), stds=(1.0, 1.0))
+    with pytest.raises(ValueError, match=r"^means\[1\] must be a finite number, got nan"):
+        kl_fits.GaussianMixture1D(weights=(0.5, 0.5), means=(0.0, NAN), stds=(1.0, 1.0))
+    with pytest.raises(ValueError, match=r"^stds\[1\] must be a finite positive number, got 0.0"):
+        kl_fits.GaussianMixture1D(weights=(0.5, 0.5), means=(0.0, 1.0), stds=(1.0, 0.0))
+    with pytest.raises(ValueError, match=r"^weights must sum to 1, got \(0.5, 0.6\)"):
+        kl_fits.GaussianMixture1D(weights=(0.5, 0.6), means=(0.0, 1.0), stds=(1.0, 1.0))
     with pytest.raises(TypeError, match="^generator must be a torch.Generator"):
         target.sample(3, generator=3)
 
@@ -996,7 +1077,8 @@ def _channel(**change):
      "^variance_range must contain 1"),
     (lambda: closed_form_kl.kl_explorer(logvar_range=(-3, INF)), ValueError, r"^logvar_range\[1\] must be a finite"),
     (lambda: closed_form_kl.kl_explorer(mu_range=(2, -2)), ValueError, "^mu_range must have lo < hi"),
-    (lambda: closed_form_kl.kl_explorer(mu_range=(1, 2, 3)), TypeError, r"^mu_range must be a pair"),
+    (lambda: closed_form_kl.kl_explorer(mu_range=(1, 2, 3)), ValueError, r"^mu_range must be a pair \(lo, hi\), got"),
+    (lambda: closed_form_kl.kl_explorer(mu_range=2.0), TypeError, r"^mu_range must be a pair \(lo, hi\), got float"),
     (lambda: closed_form_kl.kl_explorer(mu_range=(1, 2)), ValueError, "^mu_range must contain 0"),
 ])
 def test_issue_19_bad_calls_raise_clear_errors(call, error, match):

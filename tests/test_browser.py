@@ -93,10 +93,16 @@ def _pages(site: Path) -> list[str]:
     pages = []
     for path in sorted(site.rglob("*.html")):
         rel = path.relative_to(site).as_posix()
-        if rel.split("/")[0] in {"_static", "_sources", "_images"} or rel == "index.html":
+        parts = rel.split("/")
+        if parts[_edition_depth(rel)] in {"_static", "_sources", "_images"} or parts[_edition_depth(rel):] == ["index.html"]:
             continue
         pages.append(rel)
     return pages
+
+
+def _edition_depth(rel: str) -> int:
+    """1 for a page of the Chinese edition (``zh/...``, a Sphinx site of its own), 0 for an English one."""
+    return 1 if rel.startswith("zh/") else 0
 
 
 def _chapters(site: Path) -> list[str]:
@@ -204,7 +210,8 @@ def test_mathjax_is_served_by_the_site(site):
         assert len(sources) == 1, f"{rel}: expected one MathJax script, found {sources}"
         target = (site / rel).parent / sources[0].split("?")[0]
         assert target.resolve().is_file(), f"{rel}: MathJax script {sources[0]} is not in the site"
-        assert target.resolve().parent == (site / "_static" / "mathjax").resolve()
+        own_site = site / "zh" if _edition_depth(rel) else site
+        assert target.resolve().parent == (own_site / "_static" / "mathjax").resolve()
     assert with_math, "no page has an equation"
     fonts = list((site / "_static" / "mathjax" / "output" / "chtml" / "fonts" / "woff-v2").glob("*.woff"))
     assert len(fonts) > 10, "MathJax's CHTML fonts are missing from _static/mathjax"

@@ -93,8 +93,10 @@ def test_claim_report_mode_measures_instead_of_raising(monkeypatch, capsys):
     ({"value": float("nan")}, ValueError, "value must be finite"),
     ({"value": "3.5"}, TypeError, "value must be a real number"),
     ({"value": torch.ones(2)}, ValueError, "value must be a single number"),
-    ({"name": ""}, TypeError, "name must be a non-empty str"),
-    ({"digits": -1}, ValueError, "digits must be a non-negative int"),
+    ({"name": ""}, ValueError, "^name must be a non-empty str"),
+    ({"name": 3}, TypeError, "^name must be a str, got int"),
+    ({"digits": -1}, ValueError, "^digits must be a non-negative integer, got -1"),
+    ({"digits": 1.0}, TypeError, "^digits must be an int, got float"),
 ])
 def test_claim_rejects_bad_arguments_by_name(kwargs, error, message):
     args = {"name": "x", "value": 3.5, "digits": 1, **kwargs}

@@ -104,8 +104,10 @@ def test_an_intact_copy_loads(embedded_copy):
 def test_load_dataset_embedded_and_bad_name():
     split = D.load_dataset("embedded")
     assert split.train.images.shape == (4000, 784) and split.heldout.images.shape == (1000, 784)
-    with pytest.raises(ValueError, match="name must be 'embedded' or 'mnist'"):
+    with pytest.raises(ValueError, match=r"^name must be one of \('embedded', 'mnist'\), got 'cifar'"):
         D.load_dataset("cifar")
+    with pytest.raises(TypeError, match="^name must be a str, got NoneType"):
+        D.load_dataset(None)
 
 
 # --- Splits -------------------------------------------------------------------------------------
@@ -175,7 +177,7 @@ def test_binarize_stochastic_without_seed_follows_the_global_generator():
 
 
 def test_binarize_errors():
-    with pytest.raises(ValueError, match="mode must be 'threshold' or 'stochastic'"):
+    with pytest.raises(ValueError, match=r"^mode must be one of \('threshold', 'stochastic'\), got 'otsu'"):
         D.binarize(torch.rand(2, 3), "otsu")
     with pytest.raises(ValueError, match="images must lie in \\[0, 1\\]"):
         D.binarize(torch.tensor([[0.5, 1.5]]))
@@ -260,7 +262,7 @@ def test_load_mnist_missing_file_without_download(tmp_path):
         D.load_mnist(tmp_path, "train", download=False)
     with pytest.raises(FileNotFoundError, match="t10k-images-idx3-ubyte.gz not found.*load_embedded_mnist"):
         D.load_mnist(tmp_path, "test")
-    with pytest.raises(ValueError, match="split must be 'train' or 'test'"):
+    with pytest.raises(ValueError, match=r"^split must be one of \('train', 'test'\), got 'valid'"):
         D.load_mnist(tmp_path, "valid")
 
 
@@ -594,7 +596,7 @@ def test_download_interrupted_while_writing_leaves_nothing(tmp_path, monkeypatch
     (dict(mirrors="http://a/"), TypeError, "mirrors must be a tuple of URL strings"),
     (dict(mirrors=("http://a",)), ValueError, "mirrors must be one or more URL prefixes ending in '/'"),
     (dict(mirrors=()), ValueError, "mirrors must be one or more URL prefixes"),
-    (dict(split=None), ValueError, "split must be 'train' or 'test', got None"),
+    (dict(split=None), TypeError, "split must be a str, got NoneType"),
 ])
 def test_load_mnist_rejects_bad_arguments(tmp_path, fake_mnist, kwargs, error, message):
     _, _, files, checksums = fake_mnist

@@ -455,8 +455,10 @@ def test_gaussian_kl_rejects_bad_input():
         closed_form_kl.mc_estimate(torch.tensor([1.0, float("nan")], dtype=F64))
     with pytest.raises(ValueError, match="n must be"):
         closed_form_kl.kl_per_unit_grid(n=1)
-    with pytest.raises(ValueError, match="mu_max"):
+    with pytest.raises(ValueError, match="^logvar_min must be below logvar_max"):
         closed_form_kl.kl_per_unit_grid(logvar_min=1.0, logvar_max=0.0)
+    with pytest.raises(ValueError, match="^mu_max must be a finite positive number"):
+        closed_form_kl.kl_per_unit_grid(mu_max=0.0)
 
 
 def test_kl_explorer_fixes_one_density_axis_for_every_q():

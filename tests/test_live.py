@@ -91,7 +91,7 @@ def test_exported_forward_is_the_mlp_with_its_rounded_weights():
 
 
 def test_html_carries_the_spec_the_learned_data_and_the_script(monkeypatch):
-    monkeypatch.setattr(live, "_SHIPPED", set())  # as in a fresh kernel: this is the first output
+    monkeypatch.setattr(live, "_SHIPPED", False)  # as in a fresh kernel: this is the first output
     slider = live.Slider("variance", "s²", 0.01, 100.0, 1.0, ticks=(0.01, 1.0, 100.0), log=True)
     explorer = live.LiveExplorer("demo", "decoder-variance", [slider],
                                  {"eigenvalues": [2.0, 0.5], "n_show": 2, "latent_dim": 1},
@@ -122,7 +122,7 @@ def _demo() -> live.LiveExplorer:
 def test_the_script_is_shipped_once_per_page_and_in_every_colab_output(monkeypatch):
     import sys
 
-    monkeypatch.setattr(live, "_SHIPPED", set())
+    monkeypatch.setattr(live, "_SHIPPED", False)
     first, second, third = _demo()._repr_html_(), _demo()._repr_html_(), _demo().html(standalone=True)
     assert live.script() in first and live.script() in third
     # a later output of the same page only asks the first one's script to mount it

@@ -139,8 +139,11 @@ def test_set_threads():
     before = torch.get_num_threads()
     try:
         assert R.set_threads(1) == 1 and torch.get_num_threads() == 1
-        with pytest.raises(ValueError, match="n must be a positive integer"):
+        with pytest.raises(ValueError, match="^n must be a positive integer, got 0"):
             R.set_threads(0)
+        for bad, kind in ((2.0, "float"), ("2", "str"), (True, "bool")):  # a wrong type: TypeError
+            with pytest.raises(TypeError, match=f"^n must be an int, got {kind}"):
+                R.set_threads(bad)
     finally:
         torch.set_num_threads(before)
 

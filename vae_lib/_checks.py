@@ -77,6 +77,12 @@ def check_instance(name: str, value: object, kind: type | tuple[type, ...], what
     _check_kind(name, value, isinstance(value, kind), what, optional)
 
 
+def check_bool(name: str, value: object) -> bool:
+    """A bool (a flag): 0, 1 and "yes" are refused, not read as flags."""
+    check_instance(name, value, bool, "a bool")
+    return cast(bool, value)
+
+
 def check_callable(name: str, value: object, what: str, *, optional: bool = False) -> None:
     """``value`` is callable (or None when ``optional``); ``what`` names the signature for the message."""
     _check_kind(name, value, callable(value), what, optional)
@@ -150,9 +156,15 @@ def check_finite_number(name: str, value: object) -> float:
     return float(number)
 
 
-def check_int(name: str, value: object) -> int:
+def check_int(name: str, value: object, *, low: int | None = None, high: int | None = None) -> int:
+    """An int (a bool is not one here), within ``[low, high]`` where given."""
     _check_kind(name, value, isinstance(value, int) and not isinstance(value, bool), "an int", False)
-    return cast(int, value)
+    number = cast(int, value)
+    if (low is not None and number < low) or (high is not None and number > high):
+        bounds = f"in [{low}, {high}]" if low is not None and high is not None else (
+            f">= {low}" if low is not None else f"<= {high}")
+        raise ValueError(f"{name} must be an integer {bounds}, got {value!r}")
+    return number
 
 
 def check_positive_int(name: str, value: object) -> int:
@@ -169,16 +181,32 @@ def check_nonnegative_int(name: str, value: object) -> int:
     return value  # type: ignore[return-value]
 
 
+def check_fraction(name: str, value: object) -> float:
+    """A number strictly between 0 and 1 (a probability mass, a share of the data)."""
+    number = check_number(name, value)
+    if not 0 < number < 1:
+        raise ValueError(f"{name} must lie strictly between 0 and 1, got {value!r}")
+    return float(number)
+
+
 def check_range(name: str, value: object, *, positive: bool = False) -> tuple[float, float]:
     """A pair ``(lo, hi)`` of finite numbers with lo < hi (and lo > 0 when ``positive``: a log scale)."""
-    if not isinstance(value, (tuple, list)) or len(value) != 2:
-        raise TypeError(f"{name} must be a pair (lo, hi), got {value!r}")
+    check_instance(name, value, (tuple, list), "a pair (lo, hi)")
+    value = tuple(cast("tuple | list", value))
+    if len(value) != 2:
+        raise ValueError(f"{name} must be a pair (lo, hi), got {value!r}")
     lo, hi = (check_finite_number(f"{name}[{i}]", v) for i, v in enumerate(value))
     if not lo < hi:
-        raise ValueError(f"{name} must have lo < hi, got {tuple(value)}")
+        raise ValueError(f"{name} must have lo < hi, got {value}")
     if positive and lo <= 0:
-        raise ValueError(f"{name} must lie above 0 (it is log-spaced), got {tuple(value)}")
+        raise ValueError(f"{name} must lie above 0 (it is log-spaced), got {value}")
     return lo, hi
+
+
+def check_below(names: tuple[str, str], lo: float, hi: float) -> None:
+    """``lo < hi`` for two bounds passed as two arguments, named as the caller named them."""
+    if not lo < hi:
+        raise ValueError(f"{names[0]} must be below {names[1]}, got {names[0]}={lo:g}, {names[1]}={hi:g}")
 
 
 def check_generator(name: str, generator: object, device: torch.device) -> None:
@@ -192,15 +220,38 @@ def check_generator(name: str, generator: object, device: torch.device) -> None:
 
 
 def check_reduction(reduction: str) -> str:
-    if reduction not in REDUCTIONS:
-        raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
-    return reduction
+    return check_choice("reduction", reduction, REDUCTIONS)
 
 
-def check_choice(name: str, value: str, choices: tuple[str, ...]) -> str:
+def check_choice(name: str, value: object, choices: tuple[str, ...]) -> str:
+    """One of the option names ``choices``: another type is a TypeError, another name a ValueError."""
+    check_instance(name, value, str, "a str")
     if value not in choices:
         raise ValueError(f"{name} must be one of {choices}, got {value!r}")
-    return value
+    return cast(str, value)
+
+
+def check_text(name: str, value: object) -> str:
+    """A non-empty str (a name, a label, a statement)."""
+    check_instance(name, value, str, "a str")
+    if not value:
+        raise ValueError(f"{name} must be a non-empty str, got {value!r}")
+    return cast(str, value)
+
+
+def check_json(name: str, value: object) -> None:
+    """``value`` is JSON a page can read: NaN, inf and other types are refused, naming where they are."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            check_instance(f"{name} key {k!r}", k, str, "a str")
+            check_json(f"{name}[{k!r}]", v)
+    elif isinstance(value, (list, tuple)):
+        for i, v in enumerate(value):
+            check_json(f"{name}[{i}]", v)
+    elif isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"{name} must be finite (the page reads JSON, which has no NaN or inf), got {value}")
+    else:
+        check_instance(name, value, (str, int, float), "JSON (dict, list, str, number, bool or None)", optional=True)
 
 
 def reduce_batch(per_example: Tensor, reduction: str) -> Tensor:

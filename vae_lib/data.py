@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ._checks import check_instance, check_int, check_number, check_tensor
+from ._checks import check_bool, check_choice, check_fraction, check_instance, check_int, check_tensor
 
 if TYPE_CHECKING:  # importlib.resources.abc is Python 3.11+
     from importlib.resources.abc import Traversable
@@ -96,10 +96,8 @@ def train_heldout_split(data: Dataset, heldout_fraction: float = 0.2, seed: int 
     if data.images.dim() == 0 or data.labels.shape[:1] != data.images.shape[:1]:
         raise ValueError(f"data has images of shape {tuple(data.images.shape)} and labels of shape "
                          f"{tuple(data.labels.shape)}: one label per image expected")
-    check_number("heldout_fraction", heldout_fraction)
+    check_fraction("heldout_fraction", heldout_fraction)
     check_int("seed", seed)
-    if not (0 < heldout_fraction < 1):
-        raise ValueError(f"heldout_fraction must lie strictly between 0 and 1, got {heldout_fraction!r}")
     n = data.images.shape[0]
     n_heldout = int(round(n * heldout_fraction))
     if not 0 < n_heldout < n:
@@ -118,18 +116,17 @@ def binarize(images: Tensor, mode: str = "threshold", seed: int | None = None) -
     A stochastic binarisation with ``seed=None`` draws from torch's global generator.
     """
     check_tensor("images", images)
+    check_choice("mode", mode, ("threshold", "stochastic"))
     if seed is not None:
         check_int("seed", seed)
     if bool(((images < 0) | (images > 1)).any()):
         raise ValueError("images must lie in [0, 1] to be binarised")
     if mode == "threshold":
         return (images > 0.5).to(images.dtype)
-    if mode == "stochastic":
-        # seed=None draws from torch's global generator: an unseeded fresh Generator would
-        # start from the same default seed and return the same pattern on every call
-        g = None if seed is None else torch.Generator(device=images.device).manual_seed(seed)
-        return torch.bernoulli(images, generator=g)
-    raise ValueError(f"mode must be 'threshold' or 'stochastic', got {mode!r}")
+    # seed=None draws from torch's global generator: an unseeded fresh Generator would
+    # start from the same default seed and return the same pattern on every call
+    g = None if seed is None else torch.Generator(device=images.device).manual_seed(seed)
+    return torch.bernoulli(images, generator=g)
 
 
 # --- Full MNIST from IDX files --------------------------------------------------------
@@ -239,11 +236,6 @@ def _check_path(name: str, value: object) -> Path:
     return Path(cast("str | os.PathLike", value))
 
 
-def _check_bool(name: str, value: object) -> bool:
-    check_instance(name, value, bool, "a bool")
-    return cast(bool, value)
-
-
 def _check_mirrors(mirrors: object) -> tuple[str, ...]:
     # a lone string would be iterated character by character
     if not isinstance(mirrors, (tuple, list)) or not all(isinstance(m, str) for m in mirrors):
@@ -284,9 +276,8 @@ def load_mnist(
     ``download=True`` a missing or corrupt ``.gz`` is fetched (again) into ``root``.
     """
     root = _check_path("root", root)
-    if split not in ("train", "test"):
-        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
-    _check_bool("download", download)
+    check_choice("split", split, ("train", "test"))
+    check_bool("download", download)
     checksums = MNIST_FILES if checksums is None else checksums
     check_instance("checksums", checksums, Mapping, "a dict of file name -> MD5")
     mirrors = _check_mirrors(mirrors)
@@ -325,10 +316,7 @@ def load_mnist(
 def load_dataset(name: str = "embedded", root: str | os.PathLike = "data/mnist", download: bool = True) -> Split:
     """The book's entry point: ``"embedded"`` (default, offline) or ``"mnist"`` (full, downloads)."""
     _check_path("root", root)  # checked for "embedded" too: a wrong argument is never ignored
-    _check_bool("download", download)
-    check_instance("name", name, str, "a str ('embedded' or 'mnist')")
-    if name == "embedded":
+    check_bool("download", download)
+    if check_choice("name", name, ("embedded", "mnist")) == "embedded":
         return train_heldout_split(load_embedded_mnist())
-    if name == "mnist":
-        return Split(load_mnist(root, "train", download), load_mnist(root, "test", download))
-    raise ValueError(f"name must be 'embedded' or 'mnist', got {name!r}")
+    return Split(load_mnist(root, "train", download), load_mnist(root, "test", download))

@@ -13,7 +13,16 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from ._checks import check_callable, check_number, check_reduction, check_same, check_tensor, reduce_batch
+from ._checks import (
+    check_below,
+    check_callable,
+    check_finite_number,
+    check_int,
+    check_reduction,
+    check_same,
+    check_tensor,
+    reduce_batch,
+)
 
 # --- KL divergence: the definitions -------------------------------------------------
 
@@ -30,9 +39,7 @@ def kl_discrete(p: Tensor, q: Tensor, dim: int = -1) -> Tensor:
     check_same(("p", "q"), p, q)
     if p.dim() < 1:
         raise ValueError("p must have shape (..., K): a probability vector, not a 0-d tensor")
-    if not isinstance(dim, int) or isinstance(dim, bool) or not -p.dim() <= dim < p.dim():
-        raise ValueError(f"dim must be an integer in [{-p.dim()}, {p.dim() - 1}] for p of shape "
-                         f"{tuple(p.shape)}, got {dim!r}")
+    check_int("dim", dim, low=-p.dim(), high=p.dim() - 1)  # a dimension of p
     for name, t in (("p", p), ("q", q)):
         if bool((t < 0).any()):
             raise ValueError(f"{name} must be non-negative: it is a probability vector")
@@ -62,11 +69,9 @@ def kl_quadrature(
     for name, f in (("log_p", log_p), ("log_q", log_q)):
         check_callable(name, f, "a callable mapping a (N,) grid to log densities")
     for name, v in (("lower", lower), ("upper", upper)):
-        check_number(name, v)
-    if not (math.isfinite(lower) and math.isfinite(upper) and lower < upper):
-        raise ValueError(f"lower and upper must be finite with lower < upper, got {lower}, {upper}")
-    if not isinstance(n_points, int) or isinstance(n_points, bool) or n_points < 3:
-        raise ValueError(f"n_points must be an integer >= 3, got {n_points!r}")
+        check_finite_number(name, v)
+    check_below(("lower", "upper"), lower, upper)
+    check_int("n_points", n_points, low=3)  # the trapezoidal rule needs 3 points
     x = torch.linspace(lower, upper, n_points, dtype=torch.float64)
     lp, lq = log_p(x), log_q(x)
     for name, t in (("log_p(x)", lp), ("log_q(x)", lq)):

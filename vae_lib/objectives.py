@@ -21,6 +21,8 @@ from torch import Tensor
 
 from ._checks import (
     check_choice,
+    check_finite_number,
+    check_instance,
     check_nonnegative_number,
     check_positive_int,
     check_positive_number,
@@ -43,9 +45,8 @@ def _as_tensor(name: str, value: float | Tensor) -> Tensor:
     """A float64 tensor from a number, or a floating tensor checked as such."""
     if isinstance(value, Tensor):
         return check_tensor(name, value)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise TypeError(f"{name} must be a finite number or a floating-point tensor, got {value!r}")
-    return torch.tensor(float(value), dtype=torch.float64)
+    check_instance(name, value, (int, float), "a finite number or a floating-point tensor")
+    return torch.tensor(check_finite_number(name, value), dtype=torch.float64)
 
 
 def normal_log_prob(x: Tensor, mu: float | Tensor, logvar: float | Tensor) -> Tensor:

@@ -45,8 +45,9 @@ def latent_scatter(z: Tensor, labels: Tensor, ax: Axes | None = None, title: str
     check_tensor("z", z)
     if z.dim() != 2 or z.shape[1] < 2:
         raise ValueError(f"z must have shape (N, J) with J >= 2, got {tuple(z.shape)}")
-    if not isinstance(labels, torch.Tensor) or labels.shape != z.shape[:1]:
-        raise ValueError(f"labels must be a tensor of shape ({z.shape[0]},), one label per code")
+    check_instance("labels", labels, torch.Tensor, "a torch.Tensor")
+    if labels.shape != z.shape[:1]:
+        raise ValueError(f"labels must have shape ({z.shape[0]},), one label per code, got {tuple(labels.shape)}")
     z = z.detach().float().cpu()
     xlabel, ylabel = "$z_1$", "$z_2$"
     if z.shape[1] > 2:

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ._checks import check_choice, check_int
+from ._checks import check_choice, check_int, check_positive_int
 
 # --- Reproducibility and hardware -----------------------------------------------------
 
@@ -113,8 +113,7 @@ def set_threads(n: int | None = None) -> int:
         if env is not None and not env.strip().isdigit():
             raise ValueError(f"VAE_LIB_THREADS must be a positive integer, got {env!r}")
         n = int(env) if env else min(8, _free_cores())
-    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
-        raise ValueError(f"n must be a positive integer, got {n!r}")
+    check_positive_int("n", n)
     torch.set_num_threads(n)
     return n
 

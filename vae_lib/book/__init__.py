@@ -26,6 +26,7 @@ from typing import cast
 import matplotlib
 import torch
 
+from .._checks import check_finite_number, check_instance, check_nonnegative_int, check_text
 from ..runtime import choose_device, seed_everything, set_threads
 from . import live as live  # the explorers: vae_lib.book.live.LiveExplorer, computed in the page
 from . import noise as noise  # the seeded noise the page and the chapters share
@@ -133,9 +134,7 @@ def _display(name: str, value, extra_metadata: dict | None = None) -> None:
 def _rounded(value, digits: int | None):
     if digits is None:
         return value
-    if not isinstance(digits, int) or digits < 0:
-        raise ValueError(f"digits must be a non-negative int or None, got {digits!r}")
-    if digits == 0:  # "17", not "17.0": a number rounded to units prints as an integer
+    if check_nonnegative_int("digits", digits) == 0:  # "17", not "17.0": a number rounded to units prints as an integer
         return int(round(float(value)))
     return round(float(value), digits)
 
@@ -154,11 +153,8 @@ def scientific(value, digits: int = 0) -> str:
     ``digits`` decimals of the mantissa; an exponent of 0 gives the plain mantissa. Glue the string
     (``glue(name, scientific(x))``) where the prose would otherwise show ``1e-05``.
     """
-    x = float(value)
-    if not math.isfinite(x):
-        raise ValueError(f"value must be finite, got {value!r}")
-    if not isinstance(digits, int) or digits < 0:
-        raise ValueError(f"digits must be a non-negative int, got {digits!r}")
+    x = check_finite_number("value", float(value))
+    check_nonnegative_int("digits", digits)
     mantissa, exponent_text = f"{x:.{digits}e}".split("e")
     exponent = int(exponent_text)
     if exponent == 0:
@@ -210,14 +206,14 @@ def use_claims(chapter) -> None:
     """Take the ranges that :func:`claim` checks from a chapter's file, ``vae_lib/_data/claims/<chapter>.json``
     (``chapter`` a name such as ``"01_autoencoder"``), or from a mapping ``{name: {"within": [lo, hi], "tol": t}}``.
     The files are the one place a range is stated: ``make portability`` measures and writes them."""
+    check_instance("chapter", chapter, (str, dict), "a chapter name (str) or a mapping of ranges")
     if isinstance(chapter, dict):
         source, ranges = "the mapping given to use_claims", chapter
-    elif isinstance(chapter, str) and chapter:
+    else:
+        check_text("chapter", chapter)
         path = CLAIMS / f"{chapter}.json"  # none for a chapter of exact results: then it has no claims
         source = f"vae_lib/_data/claims/{path.name}"
         ranges = json.loads(path.read_text())["claims"] if path.is_file() else {}
-    else:
-        raise TypeError(f"chapter must be a chapter name (str) or a mapping of ranges, got {chapter!r}")
     checked = {name: _range_entry(f"{source}: claim {name!r}", entry) for name, entry in ranges.items()}
     _claims.update(source=source, ranges=checked)
 
@@ -232,8 +228,7 @@ def claim(name: str, value, digits: int | None = None):
     from the value stored in the notebook before the tests (nbval, through the root ``conftest.py``)
     call it drift. Returns the rounded value.
     """
-    if not isinstance(name, str) or not name:
-        raise TypeError(f"name must be a non-empty str, got {name!r}")
+    check_text("name", name)
     raw = _real("value", value)
     shown = _rounded(raw, digits)
     if isinstance(value, int) or (isinstance(value, torch.Tensor) and not value.is_floating_point()):
@@ -255,12 +250,10 @@ def claim(name: str, value, digits: int | None = None):
 
 def holds(statement: str, condition) -> None:
     """Assert a qualitative statement of the prose about a run, and print it as checked."""
-    if not isinstance(statement, str) or not statement:
-        raise TypeError(f"statement must be a non-empty str, got {statement!r}")
+    check_text("statement", statement)
     if isinstance(condition, torch.Tensor):
         condition = bool(condition)
-    if not isinstance(condition, bool):
-        raise TypeError(f"condition must be a bool, got {type(condition).__name__}")
+    check_instance("condition", condition, bool, "a bool")
     if not condition:
         _fail(f"the prose says {statement!r}, and this run does not support it")
     else:

@@ -30,7 +30,18 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from .._checks import check_finite_number, check_instance, check_int, check_positive_number
+from .._checks import (
+    check_below,
+    check_bool,
+    check_choice,
+    check_finite_number,
+    check_instance,
+    check_int,
+    check_json,
+    check_nonnegative_int,
+    check_positive_number,
+    check_text,
+)
 from . import kinds
 
 SCRIPT = Path(__file__).with_name("explorers.js")
@@ -62,12 +73,12 @@ class Slider:
     stops: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
-        if not isinstance(self.key, str) or not self.key.isidentifier():
+        check_instance("key", self.key, str, "a str")
+        if not self.key.isidentifier():
             raise ValueError(f"key must be an identifier (the explorer's argument name), got {self.key!r}")
-        if not isinstance(self.label, str) or not self.label:
-            raise TypeError(f"label must be a non-empty str, got {self.label!r}")
+        check_text("label", self.label)
         lo, hi, value = (check_finite_number(n, v) for n, v in (("lo", self.lo), ("hi", self.hi), ("value", self.value)))
-        check_instance("log", self.log, bool, "a bool")
+        check_bool("log", self.log)
         for name in ("ticks", "stops"):
             check_instance(name, getattr(self, name), (tuple, list), "a tuple of numbers")
         check_instance("tick_labels", self.tick_labels, (tuple, list), "a tuple of str", optional=True)
@@ -84,9 +95,8 @@ class Slider:
         if self.tick_labels is not None and len(self.tick_labels) != len(ticks):
             raise ValueError(f"slider {self.key!r}: tick_labels must name every tick ({len(ticks)}), "
                              f"got {len(self.tick_labels)}")
-        if self.digits is not None and (not isinstance(self.digits, int) or isinstance(self.digits, bool)
-                                        or self.digits < 0):
-            raise ValueError(f"slider {self.key!r}: digits must be a non-negative int or None, got {self.digits!r}")
+        if self.digits is not None:
+            check_nonnegative_int("digits", self.digits)
         stops = tuple(check_finite_number("stops", t) for t in self.stops)
         outside = [t for t in stops if not lo <= t <= hi]
         if outside:
@@ -111,30 +121,13 @@ class Slider:
 def decade_ticks(lo: float, hi: float) -> list[float]:
     """The powers of ten in [lo, hi] (0 < lo < hi): the ticks of a log slider."""
     lo, hi = check_positive_number("lo", lo), check_positive_number("hi", hi)
-    if not lo < hi:
-        raise ValueError(f"lo must be below hi, got lo={lo:g}, hi={hi:g}")
+    check_below(("lo", "hi"), lo, hi)
     return [10.0**e for e in range(math.ceil(math.log10(lo)), math.floor(math.log10(hi)) + 1)]
 
 
 def _json(value) -> str:
     # inside <script>: no "</" can end the element early
     return json.dumps(value, separators=(",", ":"), allow_nan=False).replace("<", "\\u003c")
-
-
-def _check_json(name: str, value: object) -> None:
-    """``value`` is JSON the page can read: NaN, inf and other types are refused, naming where they are."""
-    if isinstance(value, dict):
-        for k, v in value.items():
-            if not isinstance(k, str):
-                raise TypeError(f"{name} keys must be str, got {k!r}")
-            _check_json(f"{name}[{k!r}]", v)
-    elif isinstance(value, (list, tuple)):
-        for i, v in enumerate(value):
-            _check_json(f"{name}[{i}]", v)
-    elif isinstance(value, float) and not math.isfinite(value):
-        raise ValueError(f"{name} must be finite (the page reads JSON, which has no NaN or inf), got {value}")
-    elif not (value is None or isinstance(value, (str, int, float))):
-        raise TypeError(f"{name} must be JSON (dict, list, str, number, bool or None), got {type(value).__name__}")
 
 
 @lru_cache(maxsize=1)
@@ -152,7 +145,7 @@ def script() -> str:
     return "\n".join(lines) + "\n"
 
 
-_SHIPPED: set[bool] = set()  # non-empty once an output of this process carried the whole script
+_SHIPPED = False  # True once an output of this process carried the whole script
 # a later output: the first output's script mounts every explorer already in the page, this mounts one added after it
 _MOUNT = "if (window.VAEExplorers) window.VAEExplorers.mountAll();\n"
 
@@ -184,26 +177,28 @@ class LiveExplorer:
 
     def __init__(self, name: str, kind: str, sliders: list[Slider], data: dict, *, description: str,
                  learned: dict | None = None) -> None:
-        if not isinstance(name, str) or not re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)*", name):
+        check_instance("name", name, str, "a str")
+        if not re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)*", name):
             raise ValueError(f"name must be lowercase-hyphen (e.g. 'kl-gaussians'), got {name!r}")
-        if kind not in KINDS:
-            raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
-        if not isinstance(sliders, (list, tuple)) or not sliders or not all(isinstance(s, Slider) for s in sliders):
-            raise TypeError(f"sliders must be a non-empty list of Slider, got {sliders!r}")
+        check_choice("kind", kind, KINDS)
+        check_instance("sliders", sliders, (list, tuple), "a list of Slider")
+        for i, s in enumerate(sliders):
+            check_instance(f"sliders[{i}]", s, Slider, "a Slider")
+        if not sliders:
+            raise ValueError("sliders must hold at least one Slider")
         keys = [s.key for s in sliders]
         if len(set(keys)) != len(keys):
             raise ValueError(f"sliders repeat a key: {keys}")
-        if not isinstance(description, str) or not description.strip():
+        check_instance("description", description, str, "a str")
+        if not description.strip():
             raise ValueError("description must say what the figure shows (it is the figure's accessible name)")
-        for label, value in (("data", data), ("learned", learned)):
-            if value is not None and not isinstance(value, dict):
-                raise TypeError(f"{label} must be a dict, got {type(value).__name__}")
+        check_instance("data", data, dict, "a dict")
+        check_instance("learned", learned, dict, "a dict", optional=True)
+        # fail now, naming the entry, rather than in the page: NaN and inf are not JSON
+        check_json("data", data)
+        check_json("learned", learned)
         self.name, self.kind, self.sliders = name, kind, list(sliders)
         self.data, self.learned, self.description = data, learned, description
-        # fail now, naming the entry, rather than in the page: NaN and inf are not JSON
-        _check_json("data", data)
-        if learned is not None:
-            _check_json("learned", learned)
 
     def spec(self) -> dict:
         return {"kind": self.kind, "sliders": [s.spec() for s in self.sliders], "data": self.data,
@@ -230,10 +225,10 @@ class LiveExplorer:
         """The whole script in the first output of a process, and in every output in Colab (its outputs are
         isolated frames); elsewhere a later output shares one page with the first (Jupyter, the site), and
         only asks the script the first defined to mount it."""
+        global _SHIPPED
         if standalone is None:
             standalone = not _SHIPPED or "google.colab" in sys.modules
-        if standalone:
-            _SHIPPED.add(True)
+        _SHIPPED = _SHIPPED or standalone
         return script() if standalone else _MOUNT
 
     def _repr_html_(self) -> str:
@@ -265,10 +260,8 @@ def export_mlp(mlp: nn.Sequential, output: str = "sigmoid", bits: int | tuple[in
     rounding errors reach the output least diluted. ``output`` is the activation applied to the last
     layer in the page (``"sigmoid"``: the decoder's logits become pixel means; ``"identity"``: the logits).
     """
-    if not isinstance(mlp, nn.Sequential):
-        raise TypeError(f"mlp must be an nn.Sequential of Linear and ReLU layers, got {type(mlp).__name__}")
-    if output not in ("sigmoid", "identity"):
-        raise ValueError(f"output must be 'sigmoid' or 'identity', got {output!r}")
+    check_instance("mlp", mlp, nn.Sequential, "an nn.Sequential of Linear and ReLU layers")
+    check_choice("output", output, ("sigmoid", "identity"))
     modules = list(mlp)
     n_linear = sum(isinstance(m, nn.Linear) for m in modules)
     per_layer = list(bits) if isinstance(bits, tuple) else [bits] * n_linear
@@ -310,10 +303,12 @@ def exported_forward(exported: dict, z: Tensor) -> Tensor:
 
     The weights are dequantised to float32, as the page holds them, and the sums run in float64, as there.
     """
-    if not isinstance(exported, dict) or not exported.get("layers"):
+    check_instance("exported", exported, dict, "a dict from export_mlp")
+    if not exported.get("layers"):
         raise ValueError("exported must be a dict from export_mlp, with a non-empty 'layers'")
-    if not isinstance(z, Tensor) or z.dim() != 2:
-        raise ValueError(f"z must be a tensor of shape (B, J), got {getattr(z, 'shape', type(z).__name__)}")
+    check_instance("z", z, Tensor, "a torch.Tensor")
+    if z.dim() != 2:
+        raise ValueError(f"z must be a tensor of shape (B, J), got {tuple(z.shape)}")
     h = z.detach().double().cpu()
     for i, layer in enumerate(exported["layers"]):
         if h.shape[1] != layer["in"]:

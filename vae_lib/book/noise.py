@@ -9,14 +9,13 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .._checks import check_positive_int
+from .._checks import check_int, check_positive_int
 
 
 def seeded_uniform(n: int, seed: int) -> np.ndarray:
     """n draws in [0, 1) from mulberry32(seed), exactly as ``explorers.js`` makes them (float64)."""
     check_positive_int("n", n)
-    if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2**32:
-        raise ValueError(f"seed must be an integer in [0, 2**32), got {seed!r}")
+    check_int("seed", seed, low=0, high=2**32 - 1)  # mulberry32's state: 32 bits
     mask, a, out = 0xFFFFFFFF, seed, np.empty(n)
 
     def imul(x: int, y: int) -> int:  # Math.imul: the low 32 bits of the product

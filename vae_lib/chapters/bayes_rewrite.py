@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from .._checks import check_finite_number, check_tensor
+from .._checks import check_instance, check_positive_number, check_tensor
 from ..book.live import LiveExplorer, Slider
 from .linear_gaussian import (
     LinearGaussian,
@@ -37,8 +37,7 @@ REWRITE_LINES = (
 
 
 def _check_model(model: object) -> None:
-    if not isinstance(model, LinearGaussian):
-        raise TypeError(f"model must be a vae_lib.chapters.linear_gaussian.LinearGaussian, got {type(model).__name__}")
+    check_instance("model", model, LinearGaussian, "a vae_lib.chapters.linear_gaussian.LinearGaussian")
 
 
 def rewrite_chain_closed_form(model: LinearGaussian, x: Tensor, mean: Tensor, cov: Tensor) -> dict[str, Tensor]:
@@ -119,8 +118,7 @@ def evidence_explorer(model: LinearGaussian, x: Tensor, mu: Tensor, logvar: Tens
         raise ValueError(f"mu and logvar must have shape (2,): the explorer draws a plane, so it needs J = 2 latent "
                          f"units, got {tuple(mu.shape)} and {tuple(logvar.shape)}")
     for name, v in (("window", window), ("shift_range", shift_range), ("logvar_range", logvar_range)):
-        if check_finite_number(name, v) <= 0:
-            raise ValueError(f"{name} must be > 0, got {v}")
+        check_positive_number(name, v)
     post_mean, post_cov = model.posterior(x)
     log_px = model.log_evidence(x).item()
     # the bar's scale: the worst q of the sliders' box (the KL is convex in both shifts)

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._checks import check_instance
 from ..book import power_of_ten
 from ..book.live import LiveExplorer, Slider, decade_ticks
 
@@ -102,10 +103,10 @@ def beta_explorer(data: ExplorerData, marks: dict[float, str]) -> LiveExplorer:
     reconstructions of the held-out digits and its decoded prior samples. ``marks`` labels points
     of the plane by their beta (e.g. ``{1.0: "ELBO"}``). The images travel deflated (uint8).
     """
-    if not isinstance(data, ExplorerData):
-        raise TypeError(f"data must be the ExplorerData of beta_explorer_data(), got {type(data).__name__}")
+    check_instance("data", data, ExplorerData, "the ExplorerData of beta_explorer_data()")
+    check_instance("marks", marks, dict, "a dict of beta -> label")
     betas = [float(b) for b in data.betas]
-    if not isinstance(marks, dict) or any(float(b) not in betas for b in marks):
+    if any(float(b) not in betas for b in marks):
         raise ValueError(f"marks must map betas of the sweep {betas} to labels, got {marks!r}")
     n, k, side = len(betas), data.originals.shape[0], data.originals.shape[-1]
     pieces = [data.originals.reshape(-1)]

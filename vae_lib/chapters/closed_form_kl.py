@@ -19,7 +19,7 @@ from matplotlib.axes import Axes
 from matplotlib.colors import BoundaryNorm
 from torch import Tensor
 
-from .._checks import check_finite_number, check_range, check_tensor
+from .._checks import check_below, check_finite_number, check_int, check_positive_number, check_range, check_tensor
 from ..book.live import LiveExplorer, Slider
 from ..divergences import MCEstimate, kl_diag_gaussian_to_standard_normal, kl_diag_gaussians, mc_estimate
 from ..objectives import LOG_2PI, normal_log_prob
@@ -88,10 +88,9 @@ def kl_explorer(mu_range: tuple[float, float] = (-2.0, 2.0), logvar_range: tuple
     for name, (lo, hi) in (("mu_range", mu_range), ("logvar_range", logvar_range)):
         if not lo <= 0.0 <= hi:  # q starts at N(0, 1)
             raise ValueError(f"{name} must contain 0 (the sliders start at q = N(0, 1)), got {(lo, hi)}")
-    for name, v in (("mu_p", mu_p), ("logvar_p", logvar_p), ("y_max", y_max)):
+    for name, v in (("mu_p", mu_p), ("logvar_p", logvar_p)):
         check_finite_number(name, v)
-    if y_max <= 0:
-        raise ValueError(f"y_max must be > 0, got {y_max}")
+    check_positive_number("y_max", y_max)
     sliders = [Slider("mu_q", "mean μ of q", *mu_range, value=0.0, ticks=_integer_ticks(mu_range)),
                Slider("logvar_q", "log-variance v = log σ² of q", *logvar_range, value=0.0,
                       ticks=_integer_ticks(logvar_range))]
@@ -112,14 +111,12 @@ def kl_per_unit_grid(mu_max: float = 3.0, logvar_min: float = -4.0, logvar_max: 
 
     Returns ``(mu, logvar, kl)``, each (n, n) (``mu`` varies along columns).
     """
-    if not (isinstance(n, int) and not isinstance(n, bool) and n >= 2):
-        raise ValueError(f"n must be an integer >= 2, got {n!r}")
+    check_int("n", n, low=2)  # a grid has two ends
     # checked here: an inf bound would otherwise surface as "mu contains NaN" from the KL below
-    for name, v in (("mu_max", mu_max), ("logvar_min", logvar_min), ("logvar_max", logvar_max)):
+    check_positive_number("mu_max", mu_max)
+    for name, v in (("logvar_min", logvar_min), ("logvar_max", logvar_max)):
         check_finite_number(name, v)
-    if not (mu_max > 0 and logvar_min < logvar_max):
-        raise ValueError(f"need mu_max > 0 and logvar_min < logvar_max, got mu_max={mu_max}, "
-                         f"logvar_min={logvar_min}, logvar_max={logvar_max}")
+    check_below(("logvar_min", "logvar_max"), logvar_min, logvar_max)
     mu = torch.linspace(-mu_max, mu_max, n, dtype=torch.float64)
     logvar = torch.linspace(logvar_min, logvar_max, n, dtype=torch.float64)
     lv, m = torch.meshgrid(logvar, mu, indexing="ij")

@@ -13,7 +13,7 @@ from typing import NamedTuple, cast
 import torch
 from torch import Tensor
 
-from .._checks import check_finite_number, check_positive_int
+from .._checks import check_instance, check_positive_int, check_positive_number
 from ..book import live
 from ..book.live import LiveExplorer, Slider
 from .latent import Model, _check_matrix, _check_model, decode_images
@@ -61,16 +61,14 @@ def plane_explorer(name: str, model: Model, plane: CodePlane, codes: Tensor, lab
     """
     _check_model(model)
     _check_matrix("codes", codes, model.config.latent_dim)
-    if not isinstance(plane, CodePlane):
-        raise TypeError(f"plane must be a CodePlane (from principal_plane), got {type(plane).__name__}")
+    check_instance("plane", plane, CodePlane, "a CodePlane (from principal_plane)")
     check_positive_int("max_points", max_points)
     check_positive_int("grid", grid)
-    if not isinstance(labels, Tensor) or labels.shape != codes.shape[:1]:
-        got = tuple(labels.shape) if isinstance(labels, Tensor) else type(labels).__name__
-        raise ValueError(f"labels must have shape ({codes.shape[0]},), got {got}")
+    check_instance("labels", labels, Tensor, "a torch.Tensor")
+    if labels.shape != codes.shape[:1]:
+        raise ValueError(f"labels must have shape ({codes.shape[0]},), got {tuple(labels.shape)}")
     for key, v in (("grid_limit", grid_limit), ("limit", limit)):
-        if check_finite_number(key, v) <= 0:
-            raise ValueError(f"{key} must be > 0, got {v}")
+        check_positive_number(key, v)
     keep = torch.linspace(0, codes.shape[0] - 1, min(max_points, codes.shape[0])).long()
     xy = plane.project(codes.to(plane.mean.device)).double().cpu()
     labels = labels.cpu()
@@ -101,6 +99,7 @@ def exported_decoder_error(explorer: LiveExplorer, model: Model, n: int = 29) ->
     """How far the page's decoder (int8 weights) is from ``model``'s: the largest and the mean absolute pixel
     difference over an n x n lattice covering the explorer's sliders."""
     check_positive_int("n", n)
+    check_instance("explorer", explorer, LiveExplorer, "a LiveExplorer (plane_explorer)")
     side = torch.linspace(-explorer.data["limit"], explorer.data["limit"], n, dtype=torch.float64)
     a, b = torch.meshgrid(side, side, indexing="ij")
     z = exported_plane_codes(explorer, a.reshape(-1), b.reshape(-1))
@@ -111,6 +110,7 @@ def exported_decoder_error(explorer: LiveExplorer, model: Model, n: int = 29) ->
 
 def exported_plane_codes(explorer: LiveExplorer, a: Tensor, b: Tensor) -> Tensor:
     """The codes (N, J) the page decodes at plane coordinates a, b (N,), from the explorer's exported data."""
+    check_instance("explorer", explorer, LiveExplorer, "a LiveExplorer (plane_explorer)")
     learned = explorer.learned or {}
     if explorer.kind != "latent-plane" or "axes" not in learned:
         raise ValueError(f"explorer must be a latent-plane explorer (plane_explorer), got {explorer!r}")

@@ -28,6 +28,9 @@ import torch
 from torch import Tensor
 
 from .._checks import (
+    check_bool,
+    check_instance,
+    check_int,
     check_nonnegative_number,
     check_positive_int,
     check_positive_number,
@@ -56,11 +59,9 @@ def _check_codes(name: str, t: object, min_rows: int = 2) -> Tensor:
 @torch.no_grad()
 def encode_moments(model: VAE, x: Tensor, batch_size: int = 1000) -> tuple[Tensor, Tensor]:
     """Encoder outputs for a whole data set, in batches: x (N, D) -> (mu (N, J), logvar (N, J))."""
-    if not isinstance(model, VAE):
-        raise TypeError(f"model must be a vae_lib.VAE, got {type(model).__name__}")
+    check_instance("model", model, VAE, "a vae_lib.VAE")
     check_tensor("x", x)
-    if not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    check_positive_int("batch_size", batch_size)
     x = x.to(model.device)
     parts = [model.encode(x[s : s + batch_size]) for s in range(0, x.shape[0], batch_size)]
     return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
@@ -75,8 +76,7 @@ def reconstruct(model: VAE, x: Tensor, sample: bool = False, generator: torch.Ge
     every x, a point that a J-dimensional N(0, I) code almost never visits (its length
     concentrates near sqrt(J)), so the decoder was never trained there.
     """
-    if not isinstance(sample, bool):
-        raise TypeError(f"sample must be a bool, got {type(sample).__name__}")
+    check_bool("sample", sample)
     mu, logvar = encode_moments(model, x)
     z = reparameterize(mu, logvar, generator) if sample else mu
     return torch.sigmoid(model.decode(z))
@@ -207,12 +207,9 @@ def spectrum_explorer(eigenvalues: Tensor, variance_marks: dict[str, float], n_s
     check_tensor("eigenvalues", eigenvalues)
     if eigenvalues.dim() != 1:
         raise ValueError(f"eigenvalues must have shape (D,), got {tuple(eigenvalues.shape)}")
-    if not isinstance(n_show, int) or isinstance(n_show, bool) or not 1 <= n_show <= len(eigenvalues):
-        raise ValueError(f"n_show must be an integer in [1, {len(eigenvalues)}], got {n_show!r}")
-    if not isinstance(latent_dim, int) or isinstance(latent_dim, bool) or latent_dim < 1:
-        raise ValueError(f"latent_dim must be a positive integer, got {latent_dim!r}")
-    if not isinstance(variance_marks, dict):
-        raise TypeError(f"variance_marks must be a dict of label -> s^2, got {type(variance_marks).__name__}")
+    check_int("n_show", n_show, low=1, high=len(eigenvalues))
+    check_positive_int("latent_dim", latent_dim)
+    check_instance("variance_marks", variance_marks, dict, "a dict of label -> s^2")
     lo, hi = check_range("variance_range", variance_range, positive=True)
     if not lo <= 1.0 <= hi:
         raise ValueError(f"variance_range must contain 1 (the slider starts at s^2 = 1), got {tuple(variance_range)}")

@@ -12,14 +12,13 @@ Introduced in chapter 1; chapter 2 scores its samples the same way.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import cast
 
 import torch
 from torch import Tensor, nn
 
-from .._checks import check_tensor
+from .._checks import check_fraction, check_instance, check_int, check_positive_int, check_positive_number, check_tensor
 
 CONFIDENCE = 0.9  # a sample counts as a digit when the classifier gives one class at least this probability
 N_CLASSES = 10
@@ -68,10 +67,12 @@ def _check_images(name: str, images: object, dim: int | None = None) -> Tensor:
 
 
 def _check_labels(labels: object, n: int) -> Tensor:
-    if not isinstance(labels, Tensor):
-        raise TypeError(f"labels must be a torch.Tensor, got {type(labels).__name__}")
-    if labels.shape != (n,) or labels.dtype not in (torch.int64, torch.int32, torch.uint8):
-        raise ValueError(f"labels must be an integer tensor of shape ({n},), got {labels.dtype} {tuple(labels.shape)}")
+    check_instance("labels", labels, Tensor, "a torch.Tensor")
+    labels = cast(Tensor, labels)
+    if labels.dtype not in (torch.int64, torch.int32, torch.uint8):
+        raise TypeError(f"labels must have an integer dtype, got {labels.dtype}")
+    if labels.shape != (n,):
+        raise ValueError(f"labels must have shape ({n},), got {tuple(labels.shape)}")
     if labels.min() < 0 or labels.max() >= N_CLASSES:
         raise ValueError(f"labels must lie in 0..{N_CLASSES - 1}")
     return labels.long()
@@ -83,11 +84,10 @@ def fit_digit_classifier(images: Tensor, labels: Tensor, seed: int = 0, epochs: 
     given ``seed`` on one machine. Returns it in eval mode, on the images' device."""
     images = _check_images("images", images)
     labels = _check_labels(labels, images.shape[0]).to(images.device)
-    for name, value in (("epochs", epochs), ("batch_size", batch_size)):
-        if not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
-        raise ValueError(f"lr must be a positive finite number, got {lr!r}")
+    check_int("seed", seed)
+    check_positive_int("epochs", epochs)
+    check_positive_int("batch_size", batch_size)
+    check_positive_number("lr", lr)
     torch.manual_seed(seed)
     model = DigitClassifier(images.shape[1]).to(images.device)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
@@ -105,6 +105,7 @@ def fit_digit_classifier(images: Tensor, labels: Tensor, seed: int = 0, epochs: 
 
 def accuracy(classifier: DigitClassifier, images: Tensor, labels: Tensor) -> float:
     """Percentage of images (N, 784) whose top class is their label (N,)."""
+    check_instance("classifier", classifier, DigitClassifier, "a DigitClassifier")
     images = _check_images("images", images)
     labels = _check_labels(labels, images.shape[0]).to(images.device)
     with torch.no_grad():
@@ -114,11 +115,9 @@ def accuracy(classifier: DigitClassifier, images: Tensor, labels: Tensor) -> flo
 def score_images(classifier: DigitClassifier, images: Tensor, threshold: float = CONFIDENCE) -> DigitScore:
     """Score images (N, 784) in [0, 1]: the share classified with confidence >= threshold, and the
     entropy of the classes those confident images receive."""
-    if not isinstance(classifier, DigitClassifier):
-        raise TypeError(f"classifier must be a DigitClassifier, got {type(classifier).__name__}")
+    check_instance("classifier", classifier, DigitClassifier, "a DigitClassifier")
     images = _check_images("images", images, cast(nn.Linear, classifier.net[0]).in_features)
-    if not (isinstance(threshold, float) and 0 < threshold < 1):
-        raise ValueError(f"threshold must be a float strictly between 0 and 1, got {threshold!r}")
+    threshold = check_fraction("threshold", threshold)
     with torch.no_grad():
         probs = torch.softmax(classifier(images), dim=1)
     top, cls = probs.max(1)

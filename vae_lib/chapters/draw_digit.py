@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .._checks import check_choice, check_positive_int, check_tensor
+from .._checks import check_choice, check_instance, check_int, check_positive_int, check_tensor, check_text
 from ..book import live, noise
 from ..book.live import LiveExplorer, Slider
 from ..divergences import kl_units
@@ -48,8 +48,7 @@ def stroke_ink(strokes: list[list[tuple[float, float]]], side: int = SIDE) -> Te
     keeping the darker of old and new ink; consecutive positions are joined by stamps every STEP pixels.
     """
     check_positive_int("side", side)
-    if not isinstance(strokes, (list, tuple)):
-        raise TypeError(f"strokes must be a list of strokes, each a list of (column, row) points, got {type(strokes).__name__}")
+    check_instance("strokes", strokes, (list, tuple), "a list of strokes, each a list of (column, row) points")
     ink = np.zeros((side, side))
     centres = np.arange(side) + 0.5
     for i, stroke in enumerate(strokes):
@@ -119,8 +118,7 @@ def draw_explorer(name: str, model: VAE, x_train: Tensor, x_heldout: Tensor, y_h
     draws of epsilon (:func:`vae_lib.book.noise.seeded_normal`) shared by the page and :func:`draw_terms`.
     ``kl_equation`` is the closed-form KL's number in the book (e.g. ``"5.11"``), shown beside its value.
     """
-    if not isinstance(model, VAE):
-        raise TypeError(f"model must be a vae_lib.VAE, got {type(model).__name__}")
+    check_instance("model", model, VAE, "a vae_lib.VAE")
     d = model.config.input_dim
     if d != SIDE * SIDE:
         raise ValueError(f"model must take {SIDE} x {SIDE} images, got input_dim={d}")
@@ -128,15 +126,13 @@ def draw_explorer(name: str, model: VAE, x_train: Tensor, x_heldout: Tensor, y_h
         check_tensor(key, x)
         if x.dim() != 2 or x.shape[1] != d or x.shape[0] < 3:
             raise ValueError(f"{key} must have shape (N >= 3, {d}), got {tuple(x.shape)}")
-    if not isinstance(y_heldout, Tensor) or y_heldout.shape != x_heldout.shape[:1]:
-        raise ValueError(f"y_heldout must have shape ({x_heldout.shape[0]},)")
-    check_positive_int("n_digits", n_digits)
-    check_positive_int("samples", samples)
+    check_instance("y_heldout", y_heldout, Tensor, "a torch.Tensor")
+    if y_heldout.shape != x_heldout.shape[:1]:
+        raise ValueError(f"y_heldout must have shape ({x_heldout.shape[0]},), got {tuple(y_heldout.shape)}")
+    check_int("n_digits", n_digits, low=1, high=x_heldout.shape[0])
+    check_int("samples", samples, low=2)  # a spread needs two draws
     check_positive_int("max_points", max_points)
-    if samples < 2 or n_digits > x_heldout.shape[0]:
-        raise ValueError(f"samples must be >= 2 and n_digits <= {x_heldout.shape[0]}, got {samples}, {n_digits}")
-    if not isinstance(kl_equation, str) or not kl_equation:
-        raise ValueError(f"kl_equation must be the KL's equation number as text, e.g. '5.11', got {kl_equation!r}")
+    check_text("kl_equation", kl_equation)  # the KL's equation number as text, e.g. '5.11'
     inked = inked_pixels(x_train)
     with torch.no_grad():
         plane = principal_plane(model.encode(x_train)[0].double())
@@ -212,6 +208,7 @@ def draw_state(data: dict, learned: dict | None, values: dict) -> dict:
 def exported_code_error(explorer: LiveExplorer, model: VAE, x: Tensor) -> tuple[float, float]:
     """The largest |mu_page - mu| and |logvar_page - logvar| over images x (N, D): the page's encoder against
     the trained one, both reading x with the pixels no training image inks set to 0 (:func:`inked_pixels`)."""
+    check_instance("explorer", explorer, LiveExplorer, "a LiveExplorer (draw_explorer)")
     check_choice("explorer.kind", explorer.kind, ("draw-digit",))
     x = check_tensor("x", x)
     inked = torch.tensor((explorer.learned or {})["inked"])
@@ -226,6 +223,7 @@ def exported_code_error(explorer: LiveExplorer, model: VAE, x: Tensor) -> tuple[
 
 def exported_pixel_error(explorer: LiveExplorer, model: VAE, z: Tensor) -> tuple[float, float]:
     """The largest and the mean |pixel mean in the page - pixel mean of ``model``| over codes z (N, J)."""
+    check_instance("explorer", explorer, LiveExplorer, "a LiveExplorer (draw_explorer)")
     check_choice("explorer.kind", explorer.kind, ("draw-digit",))
     z = check_tensor("z", z)
     with torch.no_grad():

@@ -21,7 +21,15 @@ from typing import NamedTuple, cast
 import torch
 from torch import Tensor, nn
 
-from .._checks import check_choice, check_generator, check_positive_int, check_positive_number, check_tensor
+from .._checks import (
+    check_choice,
+    check_generator,
+    check_instance,
+    check_int,
+    check_positive_int,
+    check_positive_number,
+    check_tensor,
+)
 from ..checkpoints import load_checkpoint
 from ..divergences import MCEstimate, kl_diag_gaussian_to_standard_normal
 from ..evaluation import log_mean_exp
@@ -46,8 +54,7 @@ def load_reference_vae(device: torch.device | str = "cpu", *, iwae_k: int | None
     trained on ``-L_k`` (:func:`iwae_objective`). The checkpoint's SHA-256 is verified by
     :func:`vae_lib.checkpoints.load_checkpoint`.
     """
-    if not isinstance(device, (str, torch.device)):
-        raise TypeError(f"device must be a str or torch.device, got {type(device).__name__}")
+    check_instance("device", device, (str, torch.device), "a str or torch.device")
     name = CHECKPOINT if iwae_k is None else iwae_checkpoint(iwae_k)
     model = VAE(ModelConfig()).to(device)
     with importlib.resources.as_file(importlib.resources.files("vae_lib") / "_data" / name) as path:
@@ -59,8 +66,7 @@ def load_reference_vae(device: torch.device | str = "cpu", *, iwae_k: int | None
 
 
 def _check_model_x(model: object, x: object, mean: Tensor) -> Tensor:
-    if not isinstance(model, VAE):
-        raise TypeError(f"model must be a vae_lib.VAE, got {type(model).__name__}")
+    check_instance("model", model, VAE, "a vae_lib.VAE")
     x = check_tensor("x", x)
     if x.dim() != 2 or mean.dim() != 2 or x.shape[0] != mean.shape[0]:
         raise ValueError(f"x must be (B, D) and mean (B, J) with the same B, got {tuple(x.shape)} and "
@@ -112,9 +118,7 @@ def elbo_estimate(model: VAE, x: Tensor, mean: Tensor, scale_tril: Tensor, sampl
     """
     mean, scale_tril = _check_pair(mean, scale_tril)
     x = _check_model_x(model, x, mean)
-    check_positive_int("samples", samples)
-    if samples < 2:
-        raise ValueError(f"samples must be at least 2 for a standard error, got {samples}")
+    check_int("samples", samples, low=2)  # a standard error needs two draws
     check_generator("generator", generator, mean.device)
     check_choice("likelihood", likelihood, ("bernoulli", "continuous_bernoulli"))
     z = _sample(mean, scale_tril, samples, generator)
@@ -144,8 +148,7 @@ def fit_posterior(model: VAE, x: Tensor, mu: Tensor, logvar: Tensor, *, family: 
     image's parameters follow their own ELBO (Adam is per-coordinate). The decoder's weights get no
     gradient and are not changed.
     """
-    if not isinstance(model, VAE):
-        raise TypeError(f"model must be a vae_lib.VAE, got {type(model).__name__}")
+    check_instance("model", model, VAE, "a vae_lib.VAE")
     check_tensor("mu", mu)
     check_tensor("logvar", logvar)
     if mu.shape != logvar.shape or mu.dim() != 2:
@@ -155,8 +158,7 @@ def fit_posterior(model: VAE, x: Tensor, mu: Tensor, logvar: Tensor, *, family: 
     check_positive_int("steps", steps)
     check_positive_number("lr", lr)
     check_positive_int("samples", samples)
-    if not isinstance(seed, int) or isinstance(seed, bool):
-        raise TypeError(f"seed must be an int, got {type(seed).__name__}")
+    check_int("seed", seed)
     check_choice("likelihood", likelihood, ("bernoulli", "continuous_bernoulli"))
     g = torch.Generator(device=mu.device).manual_seed(seed)
     mean = mu.detach().clone().requires_grad_(True)
@@ -218,8 +220,7 @@ def gap_split(model: VAE, x: Tensor, *, steps: int, lr: float, samples: int, k: 
     ``seed + 3`` for the fits, as chapter 7 draws them.
     """
     check_positive_int("k", k)
-    if not isinstance(seed, int) or isinstance(seed, bool):
-        raise TypeError(f"seed must be an int, got {type(seed).__name__}")
+    check_int("seed", seed)
     gen = lambda shift: torch.Generator(device=x.device).manual_seed(seed + shift)  # noqa: E731
     with torch.no_grad():
         mu, logvar = model.encode(x)

@@ -19,7 +19,7 @@ import torch
 from matplotlib.figure import Figure
 from torch import Tensor
 
-from .._checks import check_finite_number, check_positive_int, check_tensor
+from .._checks import check_below, check_finite_number, check_positive_int, check_tensor
 from ..book import noise
 from ..book.live import LiveExplorer, Slider
 from ..divergences import kl_diag_gaussian_to_standard_normal, kl_logstd_to_standard_normal, source_penalty
@@ -87,8 +87,7 @@ def penalty_figure(s_min: float = -3.0, s_max: float = 2.0, mu: float = 0.0) -> 
     # the caller's names: an inf here would otherwise be reported as NaN in the internal "s" or "mu"
     for name, v in (("s_min", s_min), ("s_max", s_max), ("mu", mu)):
         check_finite_number(name, v)
-    if not s_min < s_max:
-        raise ValueError(f"s_min must be smaller than s_max, got {s_min} and {s_max}")
+    check_below(("s_min", "s_max"), s_min, s_max)
     s = torch.linspace(s_min, s_max, 201, dtype=torch.float64)[:, None]
     res = penalty_values_and_gradients(torch.full_like(s, float(mu)), s)
     grid = s[:, 0].numpy()

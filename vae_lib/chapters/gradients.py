@@ -18,14 +18,22 @@ Introduced in chapter 4 (the Bayes-rule rewrite).
 """
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from typing import NamedTuple
 
 import torch
 from torch import Tensor
 
-from .._checks import check_choice, check_positive_number, check_same, check_tensor
+from .._checks import (
+    check_callable,
+    check_choice,
+    check_finite_number,
+    check_instance,
+    check_positive_int,
+    check_positive_number,
+    check_same,
+    check_tensor,
+)
 from ..divergences import kl_diag_gaussian_to_standard_normal
 from ..models import reparameterize
 
@@ -47,13 +55,11 @@ def _check_q(mu: Tensor, logvar: Tensor, n_samples: int) -> None:
     check_same(("mu", "logvar"), mu, logvar)
     if mu.dim() != 1:
         raise ValueError(f"mu and logvar must have shape (J,) (one distribution q), got {tuple(mu.shape)}")
-    if not isinstance(n_samples, int) or isinstance(n_samples, bool) or n_samples < 1:
-        raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}")
+    check_positive_int("n_samples", n_samples)
 
 
 def _values(f: Integrand, z: Tensor) -> Tensor:
-    if not callable(f):
-        raise TypeError(f"f must be a callable z (S, J) -> (S,), got {type(f).__name__}")
+    check_callable("f", f, "a callable z (S, J) -> (S,)")
     values = f(z)
     check_tensor("f(z)", values)
     if values.shape != z.shape[:1]:
@@ -118,8 +124,8 @@ def _check_baseline(baseline: float | GradientSamples, mu: Tensor) -> GradientSa
             if t.shape != mu.shape:
                 raise ValueError(f"{name} must have shape {tuple(mu.shape)} (one value per unit), got {tuple(t.shape)}")
         return GradientSamples(*(t.detach().to(mu) for t in baseline))
-    if not isinstance(baseline, (int, float)) or isinstance(baseline, bool) or not math.isfinite(baseline):
-        raise ValueError(f"baseline must be a finite number or a GradientSamples of (J,) tensors, got {baseline!r}")
+    check_instance("baseline", baseline, (int, float), "a finite number or a GradientSamples of (J,) tensors")
+    check_finite_number("baseline", baseline)
     return GradientSamples(torch.full_like(mu, baseline), torch.full_like(mu, baseline))
 
 
@@ -150,8 +156,7 @@ def elbo_estimates(log_likelihood: Integrand, mu: Tensor, logvar: Tensor, n_samp
     gradients with respect to mu and logvar; the same generator state gives both the same draws.
     """
     check_choice("kl", kl, KL_TERMS)
-    if not callable(log_likelihood):
-        raise TypeError(f"log_likelihood must be a callable z (S, J) -> (S,), got {type(log_likelihood).__name__}")
+    check_callable("log_likelihood", log_likelihood, "a callable z (S, J) -> (S,)")
     _check_q(mu, logvar, n_samples)
     mu_s = mu.detach().expand(n_samples, -1).clone().requires_grad_(True)  # one copy per draw, as above
     logvar_s = logvar.detach().expand(n_samples, -1).clone().requires_grad_(True)
@@ -185,10 +190,9 @@ def ascend_elbo(log_likelihood: Integrand, mu: Tensor, logvar: Tensor, *, estima
     mu, logvar: (J,) starting point. Returns the trajectories (steps + 1, J) of mu and logvar.
     """
     check_choice("estimator", estimator, ESTIMATORS)
-    if not callable(log_likelihood):  # checked here: the estimators would call it "f"
-        raise TypeError(f"log_likelihood must be a callable z (S, J) -> (S,), got {type(log_likelihood).__name__}")
-    if not isinstance(steps, int) or steps < 1:
-        raise ValueError(f"steps must be a positive integer, got {steps!r}")
+    # checked here: the estimators would call it "f"
+    check_callable("log_likelihood", log_likelihood, "a callable z (S, J) -> (S,)")
+    check_positive_int("steps", steps)
     lr = check_positive_number("lr", lr)
     _check_q(mu, logvar, n_samples)
     estimate = reparameterised_gradients if estimator == "reparameterised" else score_function_gradients

@@ -23,7 +23,15 @@ from matplotlib.axes import Axes
 from matplotlib.colors import LogNorm
 from torch import Tensor
 
-from .._checks import check_choice, check_finite_number, check_generator, check_positive_int, check_tensor
+from .._checks import (
+    check_choice,
+    check_finite_number,
+    check_generator,
+    check_instance,
+    check_positive_int,
+    check_positive_number,
+    check_tensor,
+)
 from ..divergences import kl_quadrature
 from .closed_form_kl import normal_log_prob
 
@@ -43,21 +51,18 @@ class GaussianMixture1D:
     stds: tuple[float, ...]
 
     def __post_init__(self) -> None:
-        for name in ("weights", "means", "stds"):
+        for name, check in (("weights", check_positive_number), ("means", check_finite_number),
+                            ("stds", check_positive_number)):
             values = getattr(self, name)
-            if not isinstance(values, (tuple, list)) or any(
-                    isinstance(v, bool) or not isinstance(v, (int, float)) for v in values):
-                raise TypeError(f"{name} must be a tuple of numbers, got {values!r}")
+            check_instance(name, values, (tuple, list), "a tuple of numbers")
+            for i, v in enumerate(values):
+                check(f"{name}[{i}]", v)
         k = len(self.weights)
         if k < 1 or len(self.means) != k or len(self.stds) != k:
             raise ValueError("weights, means and stds must be non-empty and of equal length, got "
                              f"{len(self.weights)}, {len(self.means)}, {len(self.stds)}")
-        if any(not math.isfinite(w) or w <= 0 for w in self.weights) or abs(sum(self.weights) - 1) > 1e-9:
-            raise ValueError(f"weights must be positive and sum to 1, got {self.weights}")
-        if any(not math.isfinite(m) for m in self.means):
-            raise ValueError(f"means must be finite, got {self.means}")
-        if any(not math.isfinite(s) or s <= 0 for s in self.stds):
-            raise ValueError(f"stds must be finite and positive, got {self.stds}")
+        if abs(sum(self.weights) - 1) > 1e-9:
+            raise ValueError(f"weights must sum to 1, got {self.weights}")
 
     def _params(self, like: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         as_t = lambda v: torch.tensor(v, dtype=like.dtype, device=like.device)  # noqa: E731
@@ -109,8 +114,7 @@ def kl_to_gaussian(target: GaussianMixture1D, mu: float | Tensor, logvar: float 
     A scalar tensor, differentiable in ``mu`` and ``logvar`` when they are tensors.
     """
     check_choice("direction", direction, DIRECTIONS)
-    if not isinstance(target, GaussianMixture1D):
-        raise TypeError(f"target must be a GaussianMixture1D, got {type(target).__name__}")
+    check_instance("target", target, GaussianMixture1D, "a GaussianMixture1D")
     log_q = lambda x: normal_log_prob(x, mu, logvar)  # noqa: E731
     if direction == "forward":
         # eq. kl-continuous with (P, Q) = (p, q)
@@ -136,10 +140,8 @@ def fit_gaussian(target: GaussianMixture1D, direction: str, mu0: float, logvar0:
     step size is stable for chapter 3's target (about 1 / the largest curvature).
     """
     check_choice("direction", direction, DIRECTIONS)
-    if not isinstance(steps, int) or steps < 1:
-        raise ValueError(f"steps must be a positive integer, got {steps!r}")
-    if not (isinstance(lr, (int, float)) and 0 < lr < float("inf")):
-        raise ValueError(f"lr must be a finite positive number, got {lr!r}")
+    check_positive_int("steps", steps)
+    check_positive_number("lr", lr)
     # a NaN start would be reported as "mu contains NaN" from inside the quadrature
     check_finite_number("mu0", mu0)
     check_finite_number("logvar0", logvar0)

@@ -19,9 +19,13 @@ import torch
 from torch import Tensor, nn
 
 from .._checks import (
+    check_bool,
+    check_callable,
     check_choice,
-    check_finite_number,
+    check_fraction,
     check_generator,
+    check_instance,
+    check_int,
     check_positive_int,
     check_tensor,
     reduce_batch,
@@ -32,9 +36,8 @@ from ..training import Objective, fit
 Model = AutoEncoder | VAE
 
 
-def _check_model(model: object) -> None:
-    if not isinstance(model, (AutoEncoder, VAE)):
-        raise TypeError(f"model must be a vae_lib AutoEncoder or VAE, got {type(model).__name__}")
+def _check_model(model: object, name: str = "model") -> None:
+    check_instance(name, model, (AutoEncoder, VAE), "a vae_lib AutoEncoder or VAE")
 
 
 def _check_matrix(name: str, t: object, cols: int | None = None) -> Tensor:
@@ -57,8 +60,7 @@ def encode_codes(model: Model, x: Tensor, sample: bool = False, generator: torch
     """
     _check_model(model)
     _check_matrix("x", x, model.config.input_dim)
-    if not isinstance(sample, bool):
-        raise TypeError(f"sample must be a bool, got {type(sample).__name__}")
+    check_bool("sample", sample)
     check_positive_int("batch_size", batch_size)
     if sample and not isinstance(model, VAE):
         raise ValueError("sample=True needs a VAE: an auto-encoder's code is deterministic")
@@ -92,8 +94,7 @@ def random_codes(n: int, reference: Tensor, kind: str = "gaussian",
     ``"gaussian"``: z ~ N(0, I), the VAE's prior. ``"box"``: z uniform in the
     smallest axis-aligned box that holds every reference code.
     """
-    if not isinstance(n, int) or n < 1:
-        raise ValueError(f"n must be a positive integer, got {n!r}")
+    check_positive_int("n", n)
     _check_matrix("reference", reference)
     check_choice("kind", kind, ("gaussian", "box"))
     check_generator("generator", generator, reference.device)
@@ -111,10 +112,8 @@ def prior_radius(latent_dim: int, mass: float = 0.99) -> float:
     ``P(||z|| <= r) = P(J/2, r^2/2)``, the regularised lower incomplete gamma
     function, inverted by bisection (to about 1e-12).
     """
-    if not isinstance(latent_dim, int) or latent_dim < 1:
-        raise ValueError(f"latent_dim must be a positive integer, got {latent_dim!r}")
-    if not 0 < check_finite_number("mass", mass) < 1:
-        raise ValueError(f"mass must lie strictly between 0 and 1, got {mass!r}")
+    check_positive_int("latent_dim", latent_dim)
+    check_fraction("mass", mass)
     half_j = torch.tensor(latent_dim / 2, dtype=torch.float64)
     lo, hi = 0.0, latent_dim**0.5 + 40.0  # the chi_J tail beyond sqrt(J) + 40 is below 1e-300
     for _ in range(100):
@@ -141,8 +140,7 @@ def interpolate(z0: Tensor, z1: Tensor, steps: int) -> Tensor:
     check_tensor("z1", z1)
     if z0.shape != z1.shape or z0.dim() != 1:
         raise ValueError(f"z0 and z1 must both have shape (J,), got {tuple(z0.shape)} and {tuple(z1.shape)}")
-    if not isinstance(steps, int) or steps < 2:
-        raise ValueError(f"steps must be an integer >= 2, got {steps!r}")
+    check_int("steps", steps, low=2)  # the two ends
     t = torch.linspace(0, 1, steps, dtype=z0.dtype, device=z0.device)[:, None]
     return (1 - t) * z0 + t * z1
 
@@ -257,14 +255,10 @@ def fitted_gaussian_outliers(ae: AutoEncoder, x_train: Tensor, x_heldout: Tensor
     x_train: (N, D), x_heldout: (M, D). The n draws come from a generator seeded with ``seed`` on the
     model's device, so two chapters that train the same auto-encoder read the same number.
     """
-    if not isinstance(ae, AutoEncoder):
-        raise TypeError(f"ae must be a vae_lib AutoEncoder, got {type(ae).__name__}")
-    if not isinstance(n, int) or n < 1:
-        raise ValueError(f"n must be a positive integer, got {n!r}")
-    if not isinstance(seed, int) or isinstance(seed, bool):
-        raise TypeError(f"seed must be an int, got {type(seed).__name__}")
-    if not 0 < check_finite_number("quantile", quantile) < 1:
-        raise ValueError(f"quantile must lie strictly between 0 and 1, got {quantile!r}")
+    check_instance("ae", ae, AutoEncoder, "a vae_lib AutoEncoder")
+    check_positive_int("n", n)
+    check_int("seed", seed)
+    check_fraction("quantile", quantile)
     z_train, z_heldout = encode_codes(ae, x_train), encode_codes(ae, x_heldout)
     a, c = whitening(z_train)
     w_train, w_heldout = z_train @ a.T + c, z_heldout @ a.T + c
@@ -288,16 +282,20 @@ def fit_on_subsets(make_model: Callable[[], nn.Module], objective: Objective, x:
     and shuffled with ``seed + k``, so each gets its own seed; extra arguments go to :func:`fit`.
     """
     _check_matrix("x", x)
-    if not callable(make_model):
-        raise TypeError(f"make_model must be a callable returning a fresh model, got {type(make_model).__name__}")
-    if not isinstance(masks, dict) or not masks:
-        raise ValueError("masks must be a non-empty dict of name -> boolean tensor over the rows of x")
-    models = {}
-    for k, (name, mask) in enumerate(masks.items()):
-        if not isinstance(mask, Tensor) or mask.dtype != torch.bool or mask.shape != x.shape[:1]:
-            raise ValueError(f"masks[{name!r}] must be a boolean tensor of shape ({x.shape[0]},)")
+    check_callable("make_model", make_model, "a callable returning a fresh model")
+    check_instance("masks", masks, dict, "a dict of name -> boolean tensor over the rows of x")
+    if not masks:
+        raise ValueError("masks must hold at least one mask")
+    for name, mask in masks.items():  # all checked before the first model trains
+        check_instance(f"masks[{name!r}]", mask, Tensor, "a torch.Tensor")
+        if mask.dtype != torch.bool:
+            raise TypeError(f"masks[{name!r}] must be a boolean tensor, got {mask.dtype}")
+        if mask.shape != x.shape[:1]:
+            raise ValueError(f"masks[{name!r}] must have shape ({x.shape[0]},), got {tuple(mask.shape)}")
         if not bool(mask.any()):
             raise ValueError(f"masks[{name!r}] selects no rows")
+    models = {}
+    for k, (name, mask) in enumerate(masks.items()):
         torch.manual_seed(seed + k)
         model = make_model()
         fit(model, objective, x[mask.to(x.device)], epochs=epochs, seed=seed + k, **fit_kwargs)
@@ -313,9 +311,8 @@ def decoder_disagreement(model_a: Model, model_b: Model, z: Tensor) -> dict[str,
     codes in one decoder, the scale against which ``across`` is judged.
     """
     # checked here under the caller's names: decode_images would call either of them "model"
-    for name, m in (("model_a", model_a), ("model_b", model_b)):
-        if not isinstance(m, (AutoEncoder, VAE)):
-            raise TypeError(f"{name} must be a vae_lib AutoEncoder or VAE, got {type(m).__name__}")
+    _check_model(model_a, "model_a")
+    _check_model(model_b, "model_b")
     _check_matrix("z", z)
     if z.shape[0] < 2:
         raise ValueError("z must hold at least two codes")

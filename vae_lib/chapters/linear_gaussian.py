@@ -20,7 +20,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .._checks import check_generator, check_positive_int, check_positive_number, check_tensor
+from .._checks import check_generator, check_int, check_positive_int, check_positive_number, check_tensor
 from ..objectives import LOG_2PI
 
 # --- Gaussians with a full covariance ----------------------------------------------------
@@ -117,8 +117,7 @@ def grid_rule(center: Tensor, scale: Tensor, n_points: int = 201, width: float =
         raise ValueError(f"a grid only suits J <= 3 latent dimensions, got J = {center.shape[0]}")
     if bool((scale <= 0).any()):
         raise ValueError("scale must be positive")
-    if not isinstance(n_points, int) or n_points < 3:
-        raise ValueError(f"n_points must be an integer >= 3, got {n_points!r}")
+    check_int("n_points", n_points, low=3)  # the trapezoidal rule needs 3 points
     width = check_positive_number("width", width)
     axes, cell = [], []
     for c, s in zip(center.tolist(), scale.tolist()):
@@ -289,8 +288,7 @@ class LinearGaussian:
         if x.dim() != 1:
             raise ValueError(f"x must have shape ({self.data_dim},) (one observation), got {tuple(x.shape)}")
         mu = self._check("mu0", mu0, self.latent_dim).clone()
-        if not isinstance(sweeps, int) or isinstance(sweeps, bool) or sweeps < 1:
-            raise ValueError(f"sweeps must be a positive integer, got {sweeps!r}")
+        check_positive_int("sweeps", sweeps)
         mean, _ = self.posterior(x)
         eye = torch.eye(self.latent_dim, dtype=x.dtype, device=x.device)
         precision = eye + self.weight.T @ self.weight / self.variance

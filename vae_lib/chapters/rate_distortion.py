@@ -25,7 +25,15 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from .._checks import check_nonnegative_number, check_positive_int, check_positive_number, check_same, check_tensor
+from .._checks import (
+    check_instance,
+    check_nonnegative_int,
+    check_nonnegative_number,
+    check_positive_int,
+    check_positive_number,
+    check_same,
+    check_tensor,
+)
 from ..divergences import kl_diag_gaussian_to_standard_normal, kl_units
 from ..evaluation import heldout_elbo
 from ..models import VAE, ModelConfig
@@ -85,8 +93,8 @@ def sigma_vae_objective() -> Objective:
     """The negative ELBO of :class:`SigmaVAE`, its decoder variance a parameter (eq. sigma-vae-loss)."""
 
     def terms(model: nn.Module, x: Tensor) -> ElboTerms:
-        if not isinstance(model, SigmaVAE):
-            raise TypeError(f"model must be a SigmaVAE, got {type(model).__name__}")
+        check_instance("model", model, SigmaVAE, "a SigmaVAE")
+        model = cast(SigmaVAE, model)
         logits, mu, logvar = model(x)
         sse = (x - torch.sigmoid(logits)).pow(2).sum(-1)
         # eq. sigma-vae-loss: D/2 log(2 pi s^2) + ||x - f(z)||^2 / (2 s^2), per image
@@ -102,8 +110,7 @@ def sigma_vae_objective() -> Objective:
 
 def kl_anneal_weight(epoch: int, warmup: int = WARMUP_EPOCHS) -> float:
     """The KL weight of epoch ``epoch`` (0-based): ``min(1, epoch / warmup)``."""
-    if not isinstance(epoch, int) or isinstance(epoch, bool) or epoch < 0:
-        raise ValueError(f"epoch must be a non-negative integer, got {epoch!r}")
+    check_nonnegative_int("epoch", epoch)
     warmup = check_positive_int("warmup", warmup)
     return min(1.0, epoch / warmup)  # eq. kl-annealing
 
