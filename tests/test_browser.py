@@ -408,7 +408,15 @@ _LAYOUT_FACTS = """() => {
     return {id: div.id || '(unlabelled)', number: num ? num.firstChild.textContent.trim() : '', hidden: Math.round(hidden),
             scrolls, cue, controls};
   }).filter(Boolean);
-  return {equations, pageWidth: document.documentElement.scrollWidth, viewport: window.innerWidth,
+  // inline formulas that run past their paragraph and do not scroll inside it
+  const inlineCut = Array.from(document.querySelectorAll('span.math > mjx-container')).map(box => {
+    const block = box.closest('p, li, td, dd, div') || box.parentElement, m = box.firstElementChild;
+    if (!m || !block) return null;
+    const over = rect(m).right - Math.min(rect(box).right, rect(block).right);
+    const scrolls = box.classList.contains('eq-inline-scroll') && /auto|scroll/.test(getComputedStyle(box).overflowX) && box.tabIndex === 0;
+    return over > 1 && !scrolls ? (box.textContent || '').slice(0, 40) + ` (${Math.round(over)} px)` : null;
+  }).filter(Boolean);
+  return {equations, inlineCut, pageWidth: document.documentElement.scrollWidth, viewport: window.innerWidth,
           registry: window.BOOK_CITATION ? Object.keys(window.BOOK_CITATION.equations) : null,
           sliderText: Array.from(document.querySelectorAll('div.vae-explorer input[type=range]')).map(i => i.getAttribute('aria-valuetext') || ''),
           icon: Array.from(document.querySelectorAll('link[rel~=icon]')).map(l => l.href)};
@@ -636,6 +644,13 @@ def test_no_display_equation_is_clipped(each_width):
             scroll = [f"{e['number'] or e['id']}" for e in eqs if e["scrolls"] and e["id"] not in pending]
             assert not scroll, (f"{rel}: at 1366 px every equation must fit; these scroll: {scroll}. "
                                 "Break them into an aligned multi-line form (see CONTRIBUTING.md, equation labels)")
+
+
+def test_no_inline_formula_runs_off_its_paragraph(each_width):
+    """An inline formula too wide for a phone's line scrolls inside it (book_site.js) instead of being cut."""
+    width, visits = each_width
+    cut = {rel: r["layout"]["inlineCut"] for rel, r in visits.items() if r["layout"]["inlineCut"]}
+    assert not cut, f"inline formulas cut off at {width} width: {cut}"
 
 
 def test_no_page_is_wider_than_the_screen(each_width):

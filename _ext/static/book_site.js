@@ -1,6 +1,7 @@
 /* The book's reading fixes, run on every page (served from the site: _ext/book_site.py).
  * 1. Display equations: the number goes on its own line when the equation does not fit
- *    beside it; a box that still overflows becomes a focusable, visibly scrolling region.
+ *    beside it; a box that still overflows becomes a focusable, visibly scrolling region, and so
+ *    does an inline formula wider than its paragraph.
  * 2. "Link to this step": a button beside each number copies the equation's versioned
  *    address and a BibTeX entry (pages/how_to_cite.md); the landed equation is marked.
  * 3. Phone navigation: the theme pair binds its sidebar toggles to the first
@@ -53,7 +54,21 @@
       poll();
     });
   }
-  function fitAll() { document.querySelectorAll("div.math").forEach(fit); }
+  // An inline formula wider than its paragraph (a phone): it scrolls sideways inside the line,
+  // rather than running off the page. Only such formulas become inline blocks (their baseline moves).
+  function fitInline(box) {
+    box.classList.remove("eq-inline-scroll");
+    const block = box.closest("p, li, td, dd, div") || box.parentElement;
+    if (box.firstElementChild.getBoundingClientRect().width <= block.clientWidth) return;
+    box.classList.add("eq-inline-scroll");
+    box.tabIndex = 0;
+    box.setAttribute("role", "group");
+    box.setAttribute("aria-label", "Formula, scrolls sideways");
+  }
+  function fitAll() {
+    document.querySelectorAll("div.math").forEach(fit);
+    document.querySelectorAll("span.math > mjx-container").forEach(fitInline);
+  }
 
   // --- 2. Link to this step -----------------------------------------------------------
   const ICON = '<svg viewBox="0 0 16 16" aria-hidden="true"><path d="M6.4 9.6a.8.8 0 0 1 0-1.1l2.1-2.1a.8.8 0 1 1 1.1 1.1L7.5 9.6a.8.8 0 0 1-1.1 0zM4.3 12.8a2.2 2.2 0 0 1-1.6-3.8l2-2a.8.8 0 1 1 1.1 1.1l-2 2a.7.7 0 0 0 1 1l2-2a.8.8 0 1 1 1.1 1.1l-2 2a2.2 2.2 0 0 1-1.6.6zm5.6-3.9a.8.8 0 0 1-.6-1.3l2-2a.7.7 0 0 0-1-1l-2 2a.8.8 0 1 1-1.1-1.1l2-2a2.2 2.2 0 1 1 3.1 3.1l-2 2a.8.8 0 0 1-.4.3z"/></svg>';
