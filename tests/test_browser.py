@@ -748,12 +748,14 @@ SEARCH_FIRST = {"ELBO": "chapters/04_bayes_rewrite", "KL divergence": "chapters/
                 "reparameterisation": "chapters/02_vae", "posterior collapse": "chapters/06_final_loss"}
 
 
-def test_search_ranks_the_defining_page_first_and_shows_no_tex(server, browser):
+def _search(server: str, browser, prefix: str, first_for: dict[str, str]) -> tuple[dict, dict]:
+    """Search an edition (``prefix`` "" or "zh/") for each term: the terms whose first hit is not their
+    page, and the snippets that show raw TeX."""
     page = browser.new_page()
     _offline(page, server, [])
     wrong, tex = {}, {}
-    for term, doc in SEARCH_FIRST.items():
-        page.goto(f"{server}search.html?q={term}", wait_until="load")
+    for term, doc in first_for.items():
+        page.goto(f"{server}{prefix}search.html?q={term}", wait_until="load")
         page.wait_for_selector("ul.search li p.context", timeout=30_000)
         first = page.eval_on_selector("ul.search li a", "a => a.getAttribute('href')")
         if not first.split("#")[0].startswith(doc):
@@ -763,6 +765,11 @@ def test_search_ranks_the_defining_page_first_and_shows_no_tex(server, browser):
         if raw:
             tex[term] = raw[:2]
     page.close()
+    return wrong, tex
+
+
+def test_search_ranks_the_defining_page_first_and_shows_no_tex(server, browser):
+    wrong, tex = _search(server, browser, "", SEARCH_FIRST)
     assert not wrong, f"search did not list the defining page first: {wrong}"
     assert not tex, f"search snippets show raw TeX: {tex}"
 
@@ -1163,14 +1170,6 @@ SEARCH_FIRST_ZH = {"证据下界": "chapters/04_bayes_rewrite", "KL 散度": "ch
 @_zh_published
 def test_chinese_search_ranks_the_defining_page_first(server, browser):
     """Sphinx's Chinese search (words split by jieba, in the index and in the query) finds each key term's page first."""
-    page = browser.new_page()
-    _offline(page, server, [])
-    wrong = {}
-    for term, doc in SEARCH_FIRST_ZH.items():
-        page.goto(f"{server}zh/search.html?q={term}", wait_until="load")
-        page.wait_for_selector("ul.search li", timeout=30_000)
-        first = page.eval_on_selector("ul.search li a", "a => a.getAttribute('href')")
-        if not first.split("#")[0].startswith(doc):
-            wrong[term] = first
-    page.close()
+    wrong, tex = _search(server, browser, "zh/", SEARCH_FIRST_ZH)
     assert not wrong, f"Chinese search did not list the defining page first: {wrong}"
+    assert not tex, f"Chinese search snippets show raw TeX: {tex}"
