@@ -320,8 +320,8 @@ _NOT_A_USE = re.compile(r"(?<=[来出源各亲独])自(?=编码器)")
 
 def _words_only(text: str) -> str:
     """A page's text without headings, formulas and code: where a first use counts."""
-    text = re.sub(r"^#{1,6} .*$", "", _PLAIN.sub("\n", text), flags=re.M)
-    return _NOT_A_USE.sub("自 ", prose(text))
+    # headings go first, while their marks still show them (prose() removes the marks and the fences)
+    return _NOT_A_USE.sub("自 ", prose(re.sub(r"^#{1,6} .*$", "", text, flags=re.M)))
 
 
 def gloss_problems(page_texts: list[str], terms: list[dict] | None = None) -> list[str]:

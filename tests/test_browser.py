@@ -93,8 +93,8 @@ def _pages(site: Path) -> list[str]:
     pages = []
     for path in sorted(site.rglob("*.html")):
         rel = path.relative_to(site).as_posix()
-        parts = rel.split("/")
-        if parts[_edition_depth(rel)] in {"_static", "_sources", "_images"} or parts[_edition_depth(rel):] == ["index.html"]:
+        parts = rel.split("/")[_edition_depth(rel):]  # within its edition's own site
+        if parts[0] in {"_static", "_sources", "_images"} or parts == ["index.html"]:
             continue
         pages.append(rel)
     return pages
